@@ -1,0 +1,86 @@
+# Voxmill: `make run` starts the product (embedded mode), `make test` runs the whole suite.
+# Each target does its own set-up on a fresh Debian machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS := .tools
+HELM := $(TOOLS)/helm/helm
+PORT ?= 8000
+MARS := model-store/joe.mar
+RUN := .run
+
+.PHONY: help run test lint typecheck unit integration e2e deploy-test mar torchserve torchserve-stop \
+        stack stack-down services browser helm bench clean
+
+help:
+	@echo "make run              start Voxmill (embedded mode) on http://127.0.0.1:$(PORT)"
+	@echo "make test             the whole suite: lint, types, unit, integration, e2e, deploy"
+	@echo "make mar              build model-store/joe.mar (the default voice)"
+	@echo "make torchserve       start TorchServe on 127.0.0.1:8080 with the built archives"
+	@echo "make torchserve-stop  stop it"
+	@echo "make stack            distributed mode: TorchServe, 2 workers, API (Postgres + RabbitMQ)"
+	@echo "make stack-down       stop the stack"
+	@echo "make bench            run the benchmarks in bench/"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls GBs of CUDA packages.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+$(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py) model-store/joe/model-config.yaml
+	$(BIN)/voxmill build-mar --piper-default joe --output-dir model-store
+
+mar: $(MARS)
+
+run: $(STAMP)
+	$(BIN)/voxmill api --mode embedded --host 127.0.0.1 --port $(PORT)
+
+services:
+	bash scripts/ensure-services.sh
+
+browser:
+	bash scripts/ensure-browser.sh
+
+helm: $(HELM)
+$(HELM):
+	bash scripts/install-helm.sh $(TOOLS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy voxmill handlers worker api
+
+test: $(STAMP) services browser $(HELM) $(MARS) lint typecheck
+	PATH=$(abspath $(TOOLS)/helm):$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider --timeout=900 tests
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+torchserve: $(MARS)
+	bash scripts/torchserve.sh start
+
+torchserve-stop:
+	bash scripts/torchserve.sh stop
+
+stack: $(MARS) services
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down
+
+bench: $(MARS) services
+	$(BIN)/python bench/handler_bench.py
+
+clean:
+	rm -rf $(RUN) model-store/*.mar model-store/logs
