@@ -1,0 +1,66 @@
+"""The ``voxmill`` command: synth in-process, and one-line errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def voxmill(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VOXMILL_")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "voxmill.cli", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_synth_in_process_writes_a_wav(joe_mar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "hello.wav"
+    done = voxmill(
+        "synth", "Hello there. This is Voxmill.", "-o", str(out), VOXMILL_DATA_DIR=str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    info = sf.info(str(out))
+    assert info.samplerate == 22050 and info.channels == 1 and info.subtype == "PCM_16"
+    assert 1.0 < info.duration < 6.0
+
+
+def test_synth_to_flac_by_suffix(joe_mar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.flac"
+    done = voxmill("synth", "Lossless.", "-o", str(out), VOXMILL_DATA_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert sf.info(str(out)).format == "FLAC"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["synth", "   ", "-o", "x.wav"], "no text given"),
+        (["synth", "Hi.", "-o", "x.aiff"], "unsupported output format 'aiff'"),
+        (["synth", "Hi.", "-o", "x.wav", "--voice", "nobody"], "unknown voice 'nobody'"),
+        (["synth", "Hi.", "-o", "x.wav", "--speed", "9"], "--speed must be between"),
+        (["synth", "x" * 2500, "-o", "x.wav"], "the limit is 2000"),
+        (["build-mar", "--piper", "missing.onnx"], "--name is required"),
+        (["build-mar", "--name", "v", "--piper", "missing.onnx"], "Piper model not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(
+    joe_mar: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = voxmill(*args, cwd=tmp_path, VOXMILL_MODEL_STORE=str(ROOT / "model-store"))
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
