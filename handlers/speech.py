@@ -80,15 +80,14 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
 
     body: Any = raw
     if isinstance(raw, bytes | bytearray):
-        text = bytes(raw).decode("utf-8", errors="strict") if raw else ""
-        stripped = text.lstrip()
-        if stripped.startswith("{"):
+        decoded = bytes(raw).decode("utf-8", errors="strict") if raw else ""
+        if decoded.lstrip().startswith("{"):
             try:
-                body = json.loads(text)
+                body = json.loads(decoded)
             except json.JSONDecodeError as e:
                 raise RequestError(f"request body is not valid JSON: {e.msg}") from e
         else:
-            body = {"text": text}
+            body = {"text": decoded}
     if not isinstance(body, dict):
         raise RequestError('request body must be a JSON object like {"text": "Hello."}')
     unknown = set(body) - {"text", "speed", "noise_scale", "noise_w", "format"}
@@ -106,7 +105,7 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
             status=413,
         )
     fmt = body.get("format", "wav")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise RequestError(f"'format' must be one of {', '.join(FORMATS)}")
     params = VoiceParams(
         speed=_number(body, "speed", 1.0, 0.25, 4.0),
@@ -157,7 +156,9 @@ class SpeechService:
             ends_sentence = chunk.rstrip()[-1:] in {".", "!", "?"}
             for n, ids in enumerate(sentences):
                 last = n == len(sentences) - 1
-                pause = opts.sentence_pause_ms if (not last or ends_sentence) else opts.clause_pause_ms
+                pause = (
+                    opts.sentence_pause_ms if (not last or ends_sentence) else opts.clause_pause_ms
+                )
                 items.append(_Item(index, ids, pause))
         return items
 
@@ -209,7 +210,9 @@ class SpeechService:
         for position, item in enumerate(items):
             assert item.audio is not None
             per_request[item.request].append(item.audio)
-            last_of_request = position + 1 == len(items) or items[position + 1].request != item.request
+            last_of_request = (
+                position + 1 == len(items) or items[position + 1].request != item.request
+            )
             if not last_of_request:
                 per_request[item.request].append(
                     np.zeros(rate * item.pause_after_ms // 1000, dtype=np.float32)

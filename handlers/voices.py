@@ -37,7 +37,9 @@ class VoiceManifest:
         """Read and check the manifest of ``voice_dir``."""
         path = voice_dir / MANIFEST
         if not path.is_file():
-            raise VoiceError(f"{voice_dir} has no {MANIFEST}; build voices with 'voxmill build-mar'")
+            raise VoiceError(
+                f"{voice_dir} has no {MANIFEST}; build voices with 'voxmill build-mar'"
+            )
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         family = raw.get("family")
         if family not in FAMILIES:
@@ -71,4 +73,6 @@ def load_backend(voice_dir: Path, *, gpu_id: int | None = None, threads: int = 0
         )
     from handlers.backends.hf_vits import HfVitsBackend
 
-    return HfVitsBackend.load(voice_dir / manifest.files.get("path", "."), gpu_id=gpu_id, threads=threads)
+    return HfVitsBackend.load(
+        voice_dir / manifest.files.get("path", "."), gpu_id=gpu_id, threads=threads
+    )

@@ -101,7 +101,7 @@ class VoxmillHandler:
             assert isinstance(request, SpeechRequest)
             samples = to_int16(output)
             if request.format == "pcm":
-                self._respond(idx, 200, "audio/L16; rate=%d; channels=1" % rate)
+                self._respond(idx, 200, f"audio/L16; rate={rate}; channels=1")
                 replies.append(samples.astype("<i2").tobytes())
             else:
                 self._respond(idx, 200, "audio/wav")

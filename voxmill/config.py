@@ -10,11 +10,10 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
 
@@ -68,10 +67,20 @@ class Settings(BaseSettings):
     heartbeat_s: int = 30
     blocked_timeout_s: float = 60.0
     task_retries: int = 3
+    # First back-off before a worker retries a transient TorchServe failure; doubles per retry.
+    task_backoff_s: float = 1.0
 
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
     max_speech_chars: int = MAX_SPEECH_INPUT_CHARS
+
+    # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
+    # a commit in this process wakes it at once.
+    outbox_poll_s: float = 1.0
+    # API: seconds between SSE keep-alive comments, so proxies do not close idle streams.
+    sse_heartbeat_s: float = 15.0
+    # Embedded mode: synthesis threads inside the API process.
+    embedded_workers: int = 2
 
     @field_validator("voice_routes", mode="before")
     @classmethod
@@ -98,9 +107,9 @@ class Settings(BaseSettings):
     def _refuse_placeholders(self) -> Settings:
         if self.environment != "production":
             return self
-        if self.torchserve_url and self.torchserve_token.lower() in PLACEHOLDER_SECRETS:
-            if self.torchserve_key_file is None:
-                raise ValueError("VOXMILL_TORCHSERVE_TOKEN is a placeholder; set the real token")
+        token_missing = self.torchserve_token.lower() in PLACEHOLDER_SECRETS
+        if self.torchserve_url and token_missing and self.torchserve_key_file is None:
+            raise ValueError("VOXMILL_TORCHSERVE_TOKEN is a placeholder; set the real token")
         if any(k.lower() in PLACEHOLDER_SECRETS for k in self.api_keys):
             raise ValueError("VOXMILL_API_KEYS contains a placeholder key")
         if "guest:guest@" in self.broker_url and self.mode is Mode.DISTRIBUTED:

@@ -23,6 +23,7 @@ from voxmill.synthesis import Audio, PermanentSynthesisError, UnknownVoiceError
 
 logger = logging.getLogger(__name__)
 
+
 def extract_mar(mar: Path, dest: Path) -> dict[str, Any]:
     """Unpack a ``.mar`` (a zip) into ``dest`` unless already current; return its model config."""
     stamp = dest / ".source-mtime"

@@ -34,7 +34,9 @@ def stage_piper(name: str, model: Path, config: Path, dest: Path) -> None:
     if not model.is_file():
         raise BuildError(f"Piper model not found: {model}")
     if not config.is_file():
-        raise BuildError(f"Piper config not found: {config} (expected next to the .onnx as .onnx.json)")
+        raise BuildError(
+            f"Piper config not found: {config} (expected next to the .onnx as .onnx.json)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     try:
         patch_model_file(model, dest / "model.onnx")

@@ -48,7 +48,7 @@ class _Message(BaseModel):
 class TaskMessage(_Message):
     """One sentence to synthesize; ``task_id`` is unique per (segment, attempt)."""
 
-    schema_: Literal["voxmill.task/1"] = Field(default=TASK_SCHEMA, alias="schema")
+    schema_: Literal["voxmill.task/1"] = Field(default="voxmill.task/1", alias="schema")
     task_id: str
     project_id: int
     segment_id: int
@@ -62,7 +62,7 @@ class TaskMessage(_Message):
 class ResultMessage(_Message):
     """The outcome of a task. ``audio`` is base64 FLAC when ``status`` is ``done``."""
 
-    schema_: Literal["voxmill.result/1"] = Field(default=RESULT_SCHEMA, alias="schema")
+    schema_: Literal["voxmill.result/1"] = Field(default="voxmill.result/1", alias="schema")
     task_id: str
     segment_id: int
     project_id: int
@@ -79,7 +79,7 @@ class ResultMessage(_Message):
 class EventMessage(_Message):
     """A live update fanned out to every API replica and on to browsers."""
 
-    schema_: Literal["voxmill.event/1"] = Field(default=EVENT_SCHEMA, alias="schema")
+    schema_: Literal["voxmill.event/1"] = Field(default="voxmill.event/1", alias="schema")
     type: str
     project_id: int
     data: dict[str, object] = Field(default_factory=dict)

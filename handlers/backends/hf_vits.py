@@ -70,7 +70,9 @@ class HfVitsBackend:
             self.device
         )
         cfg = self.model.config
-        self.model.noise_scale = cfg.noise_scale if params.noise_scale is None else params.noise_scale
+        self.model.noise_scale = (
+            cfg.noise_scale if params.noise_scale is None else params.noise_scale
+        )
         self.model.noise_scale_duration = (
             cfg.noise_scale_duration if params.noise_w is None else params.noise_w
         )

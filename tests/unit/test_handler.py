@@ -38,7 +38,6 @@ def handler(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> VoxmillH
 
 
 def call(handler: VoxmillHandler, bodies: list[object]) -> tuple[list[bytes], LocalContext]:
-    assert handler.context is None or True
     ctx = LocalContext(Path("."))
     rows = [{"body": b} for b in bodies]
     return handler.handle(rows, ctx), ctx

@@ -109,7 +109,7 @@ def test_build_mar_and_serve_in_process(tiny_vits: Path, tmp_path: Path) -> None
 
 
 def test_build_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match="config.json"):
+    with pytest.raises(BuildError, match=r"config\.json"):
         stage_transformers("x", tmp_path, tmp_path / "out")
 
 
