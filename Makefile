@@ -67,6 +67,9 @@ test: $(STAMP) services browser $(HELM) $(MARS) lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+deploy-test: $(STAMP) $(HELM)
+	PATH=$(abspath $(TOOLS)/helm):$$PATH $(BIN)/pytest -p no:cacheprovider -m deploy tests/deploy tests/unit/test_ts_gateway.py
+
 torchserve: $(MARS)
 	bash scripts/torchserve.sh start
 

@@ -6,7 +6,7 @@ message to the dead-letter path instead of guessing.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,7 +37,7 @@ class _Message(BaseModel):
         return self.model_dump_json(by_alias=True).encode()
 
     @classmethod
-    def from_bytes(cls, body: bytes) -> _Message:
+    def from_bytes(cls, body: bytes) -> Self:
         """Parse a body, raising :class:`MessageError` with the reason when it is not valid."""
         try:
             return cls.model_validate_json(body)

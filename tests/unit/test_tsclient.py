@@ -1,0 +1,222 @@
+"""TorchServeSynthesizer against httpx.MockTransport: request shape, status mapping, tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voxmill.config import Settings
+from voxmill.messages import SynthesisParams
+from voxmill.synthesis import PermanentSynthesisError, TransientSynthesisError, UnknownVoiceError
+from voxmill.tsclient import TorchServeSynthesizer, decode_wav
+
+RATE = 22050
+SAMPLES = (np.arange(2205) % 200 - 100).astype(np.int16) * 50
+
+
+def wav_bytes(samples: np.ndarray = SAMPLES, rate: int = RATE, channels: int = 1) -> bytes:
+    buffer = io.BytesIO()
+    data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
+    sf.write(buffer, data, rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def wav_response(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=wav_bytes(), headers={"content-type": "audio/wav"})
+
+
+def make(
+    handler: Callable[[httpx.Request], httpx.Response], **settings: object
+) -> tuple[TorchServeSynthesizer, list[httpx.Request]]:
+    requests: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return handler(request)
+
+    config: dict[str, object] = {"torchserve_url": "http://ts:8080", "torchserve_token": "tok"}
+    config.update(settings)
+    client = httpx.Client(transport=httpx.MockTransport(record))
+    return TorchServeSynthesizer(Settings.model_validate(config), http=client), requests
+
+
+def test_posts_text_and_params_with_the_token() -> None:
+    synth, requests = make(wav_response)
+
+    audio = synth.synthesize("joe", "Hello.", SynthesisParams(speed=1.5, noise_scale=0.0))
+
+    (request,) = requests
+    assert request.method == "POST"
+    assert str(request.url) == "http://ts:8080/predictions/joe"
+    assert request.headers["Authorization"] == "Bearer tok"
+    assert json.loads(request.content) == {
+        "text": "Hello.",
+        "speed": 1.5,
+        "noise_scale": 0.0,
+        "format": "wav",
+    }
+    assert audio.sample_rate == RATE
+    assert audio.samples.dtype == np.int16
+    np.testing.assert_array_equal(audio.samples, SAMPLES)
+    assert audio.duration_ms == 100
+
+
+def test_default_params_and_no_token() -> None:
+    synth, requests = make(wav_response, torchserve_token="")
+    synth.synthesize("joe", "Hi.")
+    assert "Authorization" not in requests[0].headers
+    assert json.loads(requests[0].content) == {"text": "Hi.", "speed": 1.0, "format": "wav"}
+
+
+def test_voice_routes_pick_the_server() -> None:
+    synth, requests = make(
+        wav_response, voice_routes={"ana": "http://ts-gpu:8080/"}, default_voice="joe"
+    )
+    synth.synthesize("ana", "Hola.")
+    synth.synthesize("joe", "Hi.")
+    assert [str(r.url) for r in requests] == [
+        "http://ts-gpu:8080/predictions/ana",
+        "http://ts:8080/predictions/joe",
+    ]
+    assert synth.voices() == ["ana", "joe"]
+
+
+def test_no_url_configured_is_permanent() -> None:
+    synth, _ = make(wav_response, torchserve_url="")
+    with pytest.raises(PermanentSynthesisError, match="VOXMILL_TORCHSERVE_URL"):
+        synth.synthesize("joe", "Hi.")
+
+
+@pytest.mark.parametrize("status", [503, 429, 500, 502, 504, 507])
+def test_busy_or_failing_server_is_transient(status: int) -> None:
+    synth, _ = make(lambda r: httpx.Response(status, json={"message": "no worker"}))
+    with pytest.raises(TransientSynthesisError, match=rf"\(HTTP {status}\): no worker"):
+        synth.synthesize("joe", "Hi.")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.RemoteProtocolError("peer closed connection"),
+        httpx.ReadError("connection reset by peer"),
+    ],
+)
+def test_timeouts_and_connection_errors_are_transient(error: Exception) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    synth, _ = make(fail)
+    with pytest.raises(TransientSynthesisError):
+        synth.synthesize("joe", "Hi.")
+
+
+def test_unknown_voice() -> None:
+    body = {"code": 404, "type": "ModelNotFoundException", "message": "Model not found: zed"}
+    synth, _ = make(lambda r: httpx.Response(404, json=body))
+    with pytest.raises(UnknownVoiceError, match="Model not found: zed"):
+        synth.synthesize("zed", "Hi.")
+
+
+def test_bad_item_is_permanent_with_the_handlers_text() -> None:
+    synth, _ = make(lambda r: httpx.Response(400, json={"error": "text is longer than 2000"}))
+    with pytest.raises(PermanentSynthesisError, match="text is longer than 2000") as info:
+        synth.synthesize("joe", "x" * 3000)
+    assert not isinstance(info.value, UnknownVoiceError)
+
+
+def test_json_error_with_status_200_is_permanent() -> None:
+    synth, _ = make(lambda r: httpx.Response(200, json={"error": "nothing to say"}))
+    with pytest.raises(PermanentSynthesisError, match="nothing to say"):
+        synth.synthesize("joe", "...")
+
+
+def test_not_a_wav_is_permanent() -> None:
+    synth, _ = make(lambda r: httpx.Response(200, content=b"garbage"))
+    with pytest.raises(PermanentSynthesisError, match="not a WAV"):
+        synth.synthesize("joe", "Hi.")
+
+
+def test_stereo_is_refused() -> None:
+    with pytest.raises(PermanentSynthesisError, match="2-channel"):
+        decode_wav(wav_bytes(channels=2))
+
+
+def key_file(path: Path, key: str) -> Path:
+    path.write_text(json.dumps({"inference": {"key": key}, "management": {"key": "m"}}))
+    return path
+
+
+def token_checker(valid: str, status: int = 401) -> Callable[[httpx.Request], httpx.Response]:
+    def check(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Authorization") != f"Bearer {valid}":
+            if status == 400:  # what TorchServe 0.12 really answers
+                return httpx.Response(
+                    400,
+                    json={
+                        "code": 400,
+                        "type": "InvalidKeyException",
+                        "message": "Token Authorization failed. Token either incorrect, expired, "
+                        "or not provided correctly",
+                    },
+                )
+            return httpx.Response(401, json={"message": "unauthorized"})
+        return wav_response(request)
+
+    return check
+
+
+@pytest.mark.parametrize("status", [401, 400])
+def test_rotated_key_file_is_reread_once(tmp_path: Path, status: int) -> None:
+    keys = key_file(tmp_path / "key_file.json", "old")
+    synth, requests = make(
+        token_checker("new", status), torchserve_token="", torchserve_key_file=keys
+    )
+    key_file(keys, "new")  # TorchServe regenerated its key after the client started
+
+    audio = synth.synthesize("joe", "Hi.")
+
+    assert len(audio.samples) == len(SAMPLES)
+    assert [r.headers["Authorization"] for r in requests] == ["Bearer old", "Bearer new"]
+    synth.synthesize("joe", "Again.")
+    assert requests[-1].headers["Authorization"] == "Bearer new"  # kept for later calls
+
+
+@pytest.mark.parametrize("status", [401, 400])
+def test_refused_token_is_permanent_after_one_retry(tmp_path: Path, status: int) -> None:
+    synth, requests = make(token_checker("right", status), torchserve_token="wrong")
+    with pytest.raises(PermanentSynthesisError, match="TorchServe refused the token"):
+        synth.synthesize("joe", "Hi.")
+    assert len(requests) == 2
+
+
+def test_ping_checks_every_configured_server() -> None:
+    def ping(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer tok"
+        if request.url.host == "down":
+            return httpx.Response(503, json={"status": "Unhealthy"})
+        return httpx.Response(200, json={"status": "Healthy"})
+
+    healthy, _ = make(ping, voice_routes={"ana": "http://ts-gpu:8080"})
+    assert healthy.ping()
+    sick, _ = make(ping, voice_routes={"ana": "http://down:8080"})
+    assert not sick.ping()
+    unconfigured, _ = make(ping, torchserve_url="")
+    assert not unconfigured.ping()
+
+
+def test_ping_unreachable_is_false() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    synth, _ = make(refuse)
+    assert not synth.ping()

@@ -1,0 +1,281 @@
+"""RabbitMQ done properly: the topology, a confirming publisher and a threaded consumer.
+
+Import everything queue-related from here::
+
+    from voxmill.broker import Consumer, Delivery, Outcome, Publisher, declare_topology
+
+- :func:`declare_topology` — durable quorum queues ``<prefix>.tasks`` and ``<prefix>.results``
+  with an explicit ``x-delivery-limit`` and a dead-letter exchange to ``<prefix>.tasks.dead`` /
+  ``<prefix>.results.dead``, and the ``<prefix>.events`` fan-out exchange.
+- :class:`Publisher` — publisher confirms, persistent messages, ``mandatory``; reconnects with
+  back-off; thread-safe.
+- :class:`Consumer` (in :mod:`voxmill.broker_consumer`) — owns its connection in one thread, runs
+  handlers in a thread pool so heartbeats continue during inference, acks only after the handler
+  returned.
+
+:mod:`voxmill.memqueue` offers the same interface in-process for the embedded mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pika
+import pika.exceptions as pex
+from pika.adapters.blocking_connection import BlockingChannel
+
+from voxmill.broker_consumer import Consumer
+from voxmill.broker_topology import (
+    bind_event_queue,
+    connection_parameters,
+    declare_topology,
+    delete_topology,
+    topology_for,
+)
+from voxmill.broker_types import (
+    RESULTS_DELIVERY_LIMIT,
+    BrokerError,
+    Delivery,
+    Handler,
+    MessageConsumer,
+    MessagePublisher,
+    Outcome,
+    PublishError,
+    Topology,
+    TypedPublishMixin,
+    backoff_delay,
+)
+from voxmill.config import Settings
+
+__all__ = [
+    "RESULTS_DELIVERY_LIMIT",
+    "BrokerError",
+    "Consumer",
+    "Delivery",
+    "Handler",
+    "MessageConsumer",
+    "MessagePublisher",
+    "Outcome",
+    "PublishError",
+    "Publisher",
+    "Topology",
+    "bind_event_queue",
+    "connection_parameters",
+    "declare_topology",
+    "delete_topology",
+    "topology_for",
+]
+
+log = logging.getLogger(__name__)
+
+# Errors after which the connection (or its channel) is unusable and a fresh one may succeed.
+_CONNECTION_ERRORS = (
+    pex.AMQPConnectionError,
+    pex.ChannelClosed,
+    pex.ChannelWrongStateError,
+    pex.StreamLostError,
+    ConnectionError,
+    OSError,
+)
+
+
+class Publisher(TypedPublishMixin):
+    """A thread-safe, confirming RabbitMQ publisher.
+
+    Every message is persistent (``delivery_mode=2``) and, by default, ``mandatory``: ``publish``
+    returns only once RabbitMQ has confirmed that the message is stored in a queue, and raises
+    :class:`PublishError` otherwise. A lost connection is re-opened with exponential back-off for
+    up to ``retry_for_s``; a message whose confirm was lost with the connection is published again,
+    so consumers must be idempotent (they are, on ``task_id`` / ``segment_id``).
+
+    Args:
+        settings: Broker URL, heartbeat, blocked-connection timeout and queue prefix.
+        name: Connection name shown by RabbitMQ.
+        retry_for_s: How long one ``publish`` keeps reconnecting before it gives up.
+        declare: Declare the topology on every (re)connect, so a fresh broker works at once.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str = "voxmill-publisher",
+        retry_for_s: float = 30.0,
+        declare: bool = True,
+    ) -> None:
+        self.topology = topology_for(settings)
+        self.connections = 0
+        """How many connections were opened (1 + reconnects)."""
+        self._settings = settings
+        self._params = connection_parameters(settings, name)
+        self._retry_for_s = retry_for_s
+        self._declare = declare
+        self._lock = threading.Lock()
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._closed = threading.Event()
+        self._keepalive: threading.Thread | None = None
+
+    def connect(self) -> None:
+        """Open the connection now (``publish`` also does it lazily).
+
+        Raises:
+            PublishError: RabbitMQ cannot be reached or refused the topology.
+        """
+        with self._lock:
+            try:
+                self._ensure_channel()
+            except _CONNECTION_ERRORS as e:
+                self._drop_connection()
+                raise PublishError(self._unreachable(e)) from e
+
+    def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        exchange: str = "",
+        mandatory: bool = True,
+        message_id: str | None = None,
+    ) -> None:
+        """Publish one persistent message and wait for the broker's confirm.
+
+        Args:
+            routing_key: The queue name when ``exchange`` is the default exchange.
+            body: The message body (versioned JSON).
+            exchange: The exchange; ``""`` is RabbitMQ's default (direct to queue by name).
+            mandatory: Fail when no queue receives the message (instead of RabbitMQ dropping it).
+            message_id: Stored in the message properties, for tracing.
+
+        Raises:
+            PublishError: The broker nacked the message, it was unroutable, or RabbitMQ stayed
+                unreachable for ``retry_for_s``.
+        """
+        properties = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type="application/json",
+            message_id=message_id,
+            timestamp=int(time.time()),
+            app_id="voxmill",
+        )
+        deadline = time.monotonic() + self._retry_for_s
+        attempt = 0
+        with self._lock:
+            while True:
+                if self._closed.is_set():
+                    raise PublishError("the publisher is closed")
+                try:
+                    channel = self._ensure_channel()
+                    channel.basic_publish(
+                        exchange, routing_key, body, properties, mandatory=mandatory
+                    )
+                    return
+                except pex.UnroutableError as e:
+                    raise PublishError(
+                        f"no queue is bound to receive {routing_key!r} on exchange "
+                        f"{exchange or '(default)'!r}; declare the topology first "
+                        "(the worker and the API do it at start-up)"
+                    ) from e
+                except pex.NackError as e:
+                    raise PublishError(
+                        f"RabbitMQ refused the message for {routing_key!r} (nack); "
+                        "the queue may be over its length limit"
+                    ) from e
+                except pex.ChannelClosedByBroker as e:
+                    self._channel = None
+                    raise PublishError(
+                        f"RabbitMQ closed the channel: {e.reply_code} {e.reply_text}"
+                    ) from e
+                except pex.ConnectionBlockedTimeout as e:
+                    self._drop_connection()
+                    raise PublishError(
+                        f"RabbitMQ blocked publishing for over {self._settings.blocked_timeout_s}s "
+                        "(a memory or disk alarm on the broker); free resources there"
+                    ) from e
+                except _CONNECTION_ERRORS as e:
+                    self._drop_connection()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise PublishError(self._unreachable(e)) from e
+                    delay = min(remaining, backoff_delay(attempt, base=0.25, cap=5.0))
+                    attempt += 1
+                    log.warning("publish failed (%s); reconnecting in %.1fs", e, delay)
+                    if self._closed.wait(delay):
+                        raise PublishError("the publisher is closed") from e
+
+    def close(self) -> None:
+        """Close the connection; later ``publish`` calls raise :class:`PublishError`."""
+        self._closed.set()
+        with self._lock:
+            if self._connection is not None and self._connection.is_open:
+                try:
+                    self._connection.close()
+                except pex.AMQPError as e:
+                    log.debug("closing publisher connection: %s", e)
+            self._connection = None
+            self._channel = None
+        if self._keepalive is not None and self._keepalive is not threading.current_thread():
+            self._keepalive.join(timeout=5)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _unreachable(self, error: BaseException) -> str:
+        where = f"{self._params.host}:{self._params.port}"
+        return (
+            f"RabbitMQ at {where} is unreachable ({error!r}) after {self._retry_for_s:.0f}s of "
+            "retries; check VOXMILL_BROKER_URL and that RabbitMQ is running"
+        )
+
+    def _ensure_channel(self) -> BlockingChannel:
+        """The open channel, connecting first when needed. Caller holds the lock."""
+        if self._connection is None or not self._connection.is_open:
+            self._connection = pika.BlockingConnection(self._params)
+            self._channel = None
+            self.connections += 1
+        if self._channel is None or not self._channel.is_open:
+            channel = self._connection.channel()
+            channel.confirm_delivery()
+            if self._declare:
+                declare_topology(channel, self._settings)
+            self._channel = channel
+            self._start_keepalive()
+        return self._channel
+
+    def _drop_connection(self) -> None:
+        """Forget a broken connection. Caller holds the lock."""
+        if self._connection is not None and self._connection.is_open:
+            try:
+                self._connection.close()
+            except Exception as e:  # already half-dead; nothing more to do
+                log.debug("closing broken publisher connection: %s", e)
+        self._connection = None
+        self._channel = None
+
+    def _start_keepalive(self) -> None:
+        # A BlockingConnection only answers heartbeats while someone calls into it. An idle
+        # publisher (no task for minutes) would be dropped by the broker, so a small thread pumps
+        # the connection between publishes, under the same lock as every other use.
+        if self._settings.heartbeat_s <= 0 or self._keepalive is not None:
+            return
+        self._keepalive = threading.Thread(
+            target=self._keep_alive, name="voxmill-publisher-heartbeat", daemon=True
+        )
+        self._keepalive.start()
+
+    def _keep_alive(self) -> None:
+        interval = max(0.5, self._settings.heartbeat_s / 2)
+        while not self._closed.wait(interval):
+            with self._lock:
+                if self._connection is None or not self._connection.is_open:
+                    continue
+                try:
+                    self._connection.process_data_events(time_limit=0)
+                except pex.AMQPError as e:
+                    log.info("publisher connection lost while idle (%s); will reconnect", e)
+                    self._drop_connection()

@@ -1,0 +1,204 @@
+"""Transport-neutral pieces of the queue layer, shared by RabbitMQ (:mod:`voxmill.broker`) and the
+in-process stand-in (:mod:`voxmill.memqueue`).
+
+Nothing here imports pika, so the embedded mode and unit tests can use the same handler functions
+and publisher interface without a broker.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from voxmill.messages import EventMessage, ResultMessage, TaskMessage
+
+# Results are small and the API's consumer is idempotent; a result it cannot store after this many
+# deliveries (for example a segment deleted meanwhile) goes to the results dead-letter queue.
+RESULTS_DELIVERY_LIMIT = 10
+
+
+class BrokerError(Exception):
+    """The message broker could not do what was asked."""
+
+
+class PublishError(BrokerError):
+    """The broker did not accept a message: nacked, unroutable, or the broker is unreachable."""
+
+
+class Outcome(enum.Enum):
+    """What a handler wants done with the message it was given."""
+
+    ACK = "ack"
+    """Done; the effect is durable. Remove the message."""
+    REJECT = "reject"
+    """Poison (for example an invalid body): dead-letter it now, never redeliver."""
+    REQUEUE = "requeue"
+    """Try again later, maybe on another consumer. Counts towards the queue's delivery limit."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as a handler sees it.
+
+    Attributes:
+        body: The raw message body.
+        delivery_count: How many times the message was returned to the queue before this delivery
+            (RabbitMQ's ``x-delivery-count``; 0 on the first delivery).
+        redelivered: The broker's redelivered flag (the message may have been seen before).
+        headers: The message headers.
+        message_id: The publisher's message id, if any.
+    """
+
+    body: bytes
+    delivery_count: int = 0
+    redelivered: bool = False
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
+
+
+Handler = Callable[[Delivery], Outcome]
+"""A function that does the work for one message and says how to settle it. It runs in a worker
+thread, never on the connection thread, so it may block for as long as inference takes."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The names of every exchange and queue, all derived from ``Settings.queue_prefix``."""
+
+    prefix: str
+
+    @property
+    def tasks(self) -> str:
+        """Quorum queue of segment tasks."""
+        return f"{self.prefix}.tasks"
+
+    @property
+    def tasks_dead(self) -> str:
+        """Dead-letter queue for tasks past the delivery limit or rejected as poison."""
+        return f"{self.prefix}.tasks.dead"
+
+    @property
+    def results(self) -> str:
+        """Quorum queue of results, consumed by the API."""
+        return f"{self.prefix}.results"
+
+    @property
+    def results_dead(self) -> str:
+        """Dead-letter queue for results the API could not store."""
+        return f"{self.prefix}.results.dead"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        """Direct exchange that routes dead letters to the ``*.dead`` queues by queue name."""
+        return f"{self.prefix}.dlx"
+
+    @property
+    def events(self) -> str:
+        """Fan-out exchange of live updates; every API replica binds its own exclusive queue."""
+        return f"{self.prefix}.events"
+
+    def queues(self) -> tuple[str, ...]:
+        """Every durable queue of the topology."""
+        return (self.tasks, self.tasks_dead, self.results, self.results_dead)
+
+    def exchanges(self) -> tuple[str, ...]:
+        """Every exchange of the topology."""
+        return (self.dead_letter_exchange, self.events)
+
+
+class MessagePublisher(Protocol):
+    """What the worker and the API need from a publisher (RabbitMQ or in-process)."""
+
+    topology: Topology
+
+    def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        exchange: str = "",
+        mandatory: bool = True,
+        message_id: str | None = None,
+    ) -> None:
+        """Publish and wait until the broker has taken responsibility, else raise PublishError."""
+        ...
+
+    def publish_task(self, task: TaskMessage) -> None:
+        """Queue a segment task."""
+        ...
+
+    def publish_result(self, result: ResultMessage) -> None:
+        """Queue a task's result."""
+        ...
+
+    def publish_event(self, event: EventMessage) -> None:
+        """Fan a live update out to every API replica."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class TypedPublishMixin:
+    """``publish_task`` / ``publish_result`` / ``publish_event`` on top of ``publish``."""
+
+    topology: Topology
+
+    def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        exchange: str = "",
+        mandatory: bool = True,
+        message_id: str | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def publish_task(self, task: TaskMessage) -> None:
+        """Queue a segment task (confirmed, persistent, must be routable)."""
+        self.publish(self.topology.tasks, task.to_bytes(), message_id=task.task_id)
+
+    def publish_result(self, result: ResultMessage) -> None:
+        """Queue a task's result (confirmed, persistent, must be routable)."""
+        self.publish(self.topology.results, result.to_bytes(), message_id=result.task_id)
+
+    def publish_event(self, event: EventMessage) -> None:
+        """Fan a live update out to every API replica.
+
+        Not mandatory: with no replica listening there is nobody to tell, which is not an error.
+        """
+        self.publish("", event.to_bytes(), exchange=self.topology.events, mandatory=False)
+
+
+class MessageConsumer(Protocol):
+    """What a process needs to run and stop a consumer (RabbitMQ or in-process)."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the consumer is currently attached to its queue."""
+        ...
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; returns after in-flight messages are settled."""
+        ...
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop: no new messages, in-flight ones finish and are settled."""
+        ...
+
+
+def backoff_delay(
+    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Exponential back-off with jitter: between half and all of ``min(cap, base * 2**attempt)``.
+
+    The jitter spreads the retries of many workers that failed at the same moment (a TorchServe or
+    RabbitMQ restart) so they do not all come back at once.
+    """
+    delay = min(cap, base * (2 ** max(0, attempt)))
+    return delay / 2 + rng() * delay / 2

@@ -1,0 +1,197 @@
+"""The :class:`~voxmill.synthesis.Synthesizer` that calls TorchServe over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import soundfile as sf
+
+from voxmill.config import Settings
+from voxmill.messages import SynthesisParams
+from voxmill.synthesis import (
+    Audio,
+    PermanentSynthesisError,
+    TransientSynthesisError,
+    UnknownVoiceError,
+)
+
+log = logging.getLogger(__name__)
+
+# Worth retrying: overloaded or restarting servers, gateways in front of them, and timeouts.
+# TorchServe answers 503 when a model has no free worker and 500 when a handler crashed (for example
+# out of GPU memory); a deterministic handler failure ends as a failed segment once the retries and
+# the queue's delivery limit are spent, with the server's message as the error.
+_TRANSIENT_STATUS = frozenset({408, 425, 429})
+# TorchServe 0.12 answers a missing or stale token with 400 and this exception type, not 401.
+_TOKEN_ERROR_TYPE = "InvalidKeyException"
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's explanation: the handler's ``{"error": ...}``, TorchServe's ``message``, or
+    the start of the body."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text[:500].strip() or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            if body.get(key):
+                return str(body[key])
+    return json.dumps(body)[:500]
+
+
+def _is_token_refusal(response: httpx.Response) -> bool:
+    if response.status_code == 401:
+        return True
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict) and body.get("type") == _TOKEN_ERROR_TYPE
+
+
+def decode_wav(data: bytes) -> Audio:
+    """Parse a mono WAV (any PCM/float subtype soundfile reads) into 16-bit :class:`Audio`.
+
+    Raises:
+        PermanentSynthesisError: The bytes are not a mono WAV file.
+    """
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise PermanentSynthesisError(
+            f"TorchServe returned {len(data)} bytes that are not a WAV file: {e}"
+        ) from e
+    if samples.shape[1] != 1:
+        raise PermanentSynthesisError(
+            f"TorchServe returned {samples.shape[1]}-channel audio; Voxmill voices are mono"
+        )
+    return Audio(samples=np.ascontiguousarray(samples[:, 0]), sample_rate=int(rate))
+
+
+class TorchServeSynthesizer:
+    """Synthesize through TorchServe's inference API, with its token.
+
+    ``POST {base}/predictions/{voice}`` where the base URL comes from ``Settings.torchserve_for``
+    (``VOXMILL_VOICE_ROUTES``, else ``VOXMILL_TORCHSERVE_URL``). Errors map onto the
+    :mod:`voxmill.synthesis` classes so callers know whether to retry.
+
+    Args:
+        settings: URLs, routes, token (or key file) and timeout.
+        http: A client to use (tests pass one with ``httpx.MockTransport``); by default one is made
+            and closed by :meth:`close`.
+    """
+
+    def __init__(self, settings: Settings, http: httpx.Client | None = None) -> None:
+        self._settings = settings
+        self._own_http = http is None
+        self._http = http or httpx.Client(
+            timeout=httpx.Timeout(settings.torchserve_timeout_s, connect=10.0)
+        )
+        self._token = settings.torchserve_auth_token()
+
+    def close(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> TorchServeSynthesizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def voices(self) -> list[str]:
+        """The configured voices: the keys of ``voice_routes`` and the default voice.
+
+        Workers may not use TorchServe's management API, so the list comes from settings.
+        """
+        return sorted({self._settings.default_voice, *self._settings.voice_routes})
+
+    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
+        """Synthesize ``text`` with ``voice``.
+
+        Raises:
+            TransientSynthesisError: 5xx, 408/429, a timeout or a dropped connection.
+            UnknownVoiceError: TorchServe does not serve ``voice`` (404).
+            PermanentSynthesisError: The input was refused (other 4xx, with the server's text),
+                the token was refused twice, or no TorchServe URL is configured.
+        """
+        base = self._settings.torchserve_for(voice).rstrip("/")
+        if not base:
+            raise PermanentSynthesisError(
+                f"no TorchServe URL for voice {voice!r}: set VOXMILL_TORCHSERVE_URL or add the "
+                "voice to VOXMILL_VOICE_ROUTES"
+            )
+        params = params or SynthesisParams()
+        payload: dict[str, object] = {"text": text, "speed": params.speed, "format": "wav"}
+        if params.noise_scale is not None:
+            payload["noise_scale"] = params.noise_scale
+        if params.noise_w is not None:
+            payload["noise_w"] = params.noise_w
+        url = f"{base}/predictions/{quote(voice, safe='')}"
+
+        response = self._post(url, payload)
+        if _is_token_refusal(response):
+            # TorchServe's keys expire and can be regenerated; the key file may hold a new one.
+            self._token = self._settings.torchserve_auth_token()
+            response = self._post(url, payload)
+            if _is_token_refusal(response):
+                raise PermanentSynthesisError(
+                    f"TorchServe refused the token (HTTP {response.status_code}: "
+                    f"{_error_text(response)}); set VOXMILL_TORCHSERVE_TOKEN or "
+                    "VOXMILL_TORCHSERVE_KEY_FILE to TorchServe's current inference key"
+                )
+        return self._audio_from(response, voice, base)
+
+    def ping(self) -> bool:
+        """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness)."""
+        bases = {self._settings.torchserve_url, *self._settings.voice_routes.values()}
+        bases.discard("")
+        if not bases:
+            return False
+        for base in sorted(bases):
+            try:
+                response = self._http.get(
+                    f"{base.rstrip('/')}/ping", headers=self._headers(), timeout=5.0
+                )
+            except httpx.HTTPError as e:
+                log.info("TorchServe %s is not reachable: %s", base, e)
+                return False
+            if response.status_code != 200:
+                log.info("TorchServe %s ping: HTTP %d", base, response.status_code)
+                return False
+        return True
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def _post(self, url: str, payload: dict[str, object]) -> httpx.Response:
+        try:
+            return self._http.post(url, json=payload, headers=self._headers())
+        except httpx.TimeoutException as e:
+            raise TransientSynthesisError(f"TorchServe timed out at {url}: {e!r}") from e
+        except httpx.TransportError as e:
+            raise TransientSynthesisError(f"TorchServe unreachable at {url}: {e!r}") from e
+
+    def _audio_from(self, response: httpx.Response, voice: str, base: str) -> Audio:
+        status = response.status_code
+        if status == 200:
+            if response.headers.get("content-type", "").startswith("application/json"):
+                raise PermanentSynthesisError(
+                    f"voice {voice!r} returned no audio: {_error_text(response)}"
+                )
+            return decode_wav(response.content)
+        text = _error_text(response)
+        if status == 404:
+            raise UnknownVoiceError(f"voice {voice!r} is not served by {base}: {text}")
+        if status in _TRANSIENT_STATUS or status >= 500:
+            raise TransientSynthesisError(f"TorchServe busy or failing (HTTP {status}): {text}")
+        raise PermanentSynthesisError(f"TorchServe refused the text (HTTP {status}): {text}")
