@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from voxmill.config import Settings, get_settings
@@ -97,14 +97,21 @@ def _default_model_config(store: Path, name: str, profile: str) -> Path:
     return own if own.is_file() else store / "profiles" / f"{profile}.yaml"
 
 
-def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
+# Services with their own argument parsers: ``voxmill NAME ARGS`` runs ``module.func(ARGS)``.
+DELEGATED = {
+    "api": ("api.main", "cli", "run the API and web UI"),
+    "worker": ("worker.main", "cli", "run a conversion worker"),
+    "migrate": ("api.db", "migrate_cli", "apply database migrations"),
+    "convert": ("voxmill.convert", "cli", "convert a document to one audio file"),
+    "ts-gateway": ("voxmill.ts_gateway", "cli", "authenticating gateway for TorchServe"),
+}
 
-        target = getattr(importlib.import_module(module), func)
-        return int(target(args.rest))
 
-    return run
+def _run_delegated(name: str, rest: list[str]) -> int:
+    import importlib
+
+    module, func, _ = DELEGATED[name]
+    return int(getattr(importlib.import_module(module), func)(rest))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,16 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     mar.add_argument("--output-dir", default="model-store", help="where the .mar goes")
     mar.set_defaults(func=cmd_build_mar)
 
-    for name, module, func, text in (
-        ("api", "api.main", "cli", "run the API and web UI"),
-        ("worker", "worker.main", "cli", "run a conversion worker"),
-        ("migrate", "api.db", "migrate_cli", "apply database migrations"),
-        ("convert", "voxmill.convert", "cli", "convert a document to one audio file"),
-        ("ts-gateway", "voxmill.ts_gateway", "cli", "authenticating gateway for TorchServe"),
-    ):
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module, func))
+    for name, (_, _, text) in DELEGATED.items():
+        # Listed for --help only: main() hands their arguments over before parsing.
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from voxmill.marbuild import BuildError
     from voxmill.synthesis import SynthesisError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return _run_delegated(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else os.environ.get("VOXMILL_LOG_LEVEL", "WARNING"),

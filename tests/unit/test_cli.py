@@ -64,3 +64,20 @@ def test_bad_input_is_one_line_and_non_zero(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("api", "--mode"), ("worker", "--health-port"), ("migrate", "--url"), ("convert", "--voice")],
+)
+def test_service_commands_take_their_own_options(command: str, option: str) -> None:
+    done = voxmill(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert option in done.stdout
+
+
+def test_convert_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    done = voxmill("convert", str(tmp_path / "nope.md"), "-o", str(tmp_path / "x.wav"))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -1,0 +1,389 @@
+"""Database operations behind the routes: keyword-only functions on a session.
+
+They add and change rows but never commit: the caller owns the transaction, so that a
+conversion's segment updates and its outbox rows commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from api.models import (
+    Block,
+    Chapter,
+    Conversion,
+    Document,
+    OutboxMessage,
+    Project,
+    Segment,
+    SegmentStatus,
+    utcnow,
+)
+from api.splitter import ChapterSpec, DocFormat
+from voxmill.messages import SynthesisParams, TaskMessage
+
+OUTBOX_TASK = "task"
+_CHUNK = 1000  # rows per bulk statement
+
+
+class ConflictError(Exception):
+    """The request conflicts with the current state; the message says what to do."""
+
+
+@dataclass
+class StatusCounts:
+    """Segments per status."""
+
+    pending: int = 0
+    queued: int = 0
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        """All segments."""
+        return self.pending + self.queued + self.done + self.failed
+
+    def add(self, status: str, count: int) -> None:
+        """Add ``count`` segments of ``status``."""
+        setattr(self, status, getattr(self, status) + count)
+
+
+@dataclass
+class ProjectTree:
+    """A project with its documents and per-chapter status counts."""
+
+    project: Project
+    counts: StatusCounts
+    chapters: list[tuple[Chapter, StatusCounts]] = field(default_factory=list)
+    active_conversion: Conversion | None = None
+
+
+def new_task_id(segment_id: int, attempt: int) -> str:
+    """A task id unique per (segment, attempt), and across databases that reuse segment ids."""
+    return f"s{segment_id}-a{attempt}-{uuid.uuid4().hex[:12]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Projects
+
+
+def create_project(session: Session, *, name: str, voice: str, speed: float = 1.0) -> Project:
+    """Add a project (flushed, so it has an id)."""
+    project = Project(name=name, voice=voice, speed=speed, created_at=utcnow())
+    session.add(project)
+    session.flush()
+    return project
+
+
+def list_projects(session: Session, *, limit: int = 50, offset: int = 0) -> Sequence[Project]:
+    """Projects, newest first."""
+    query = select(Project).order_by(Project.id.desc()).limit(limit).offset(offset)
+    return session.scalars(query).all()
+
+
+def count_projects(session: Session) -> int:
+    """How many projects exist."""
+    return session.scalar(select(func.count(Project.id))) or 0
+
+
+def status_counts(session: Session, *, project_id: int) -> dict[int, StatusCounts]:
+    """Segment counts per status for each chapter of a project."""
+    rows = session.execute(
+        select(Segment.chapter_id, Segment.status, func.count(Segment.id))
+        .where(Segment.project_id == project_id)
+        .group_by(Segment.chapter_id, Segment.status)
+    ).all()
+    counts: dict[int, StatusCounts] = {}
+    for chapter_id, status, count in rows:
+        counts.setdefault(chapter_id, StatusCounts()).add(SegmentStatus(status).value, count)
+    return counts
+
+
+def project_tree(session: Session, *, project: Project) -> ProjectTree:
+    """The project, its chapters in order and the status counts of each."""
+    per_chapter = status_counts(session, project_id=project.id)
+    chapters = session.scalars(
+        select(Chapter).where(Chapter.project_id == project.id).order_by(Chapter.position)
+    ).all()
+    tree = ProjectTree(project=project, counts=StatusCounts())
+    for chapter in chapters:
+        counts = per_chapter.get(chapter.id, StatusCounts())
+        tree.chapters.append((chapter, counts))
+        for status in SegmentStatus:
+            tree.counts.add(status.value, getattr(counts, status.value))
+    tree.active_conversion = active_conversion(session, project_id=project.id)
+    return tree
+
+
+def chapter_segments(session: Session, *, chapter_id: int) -> Sequence[tuple[int, Segment]]:
+    """A chapter's segments in reading order, each with its block's position."""
+    rows = session.execute(
+        select(Block.position, Segment)
+        .join(Segment, Segment.block_id == Block.id)
+        .where(Block.chapter_id == chapter_id)
+        .order_by(Block.position, Segment.position)
+    ).all()
+    return [(position, segment) for position, segment in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def add_document(
+    session: Session,
+    *,
+    project: Project,
+    text: str,
+    fmt: DocFormat,
+    filename: str | None,
+    chapters: list[ChapterSpec],
+) -> tuple[Document, list[Chapter]]:
+    """Store a document and its split tree after the project's existing chapters.
+
+    Args:
+        session: The open session.
+        project: The project the document belongs to.
+        text: The decoded source text (kept, so segment spans can be shown).
+        fmt: ``markdown`` or ``text``.
+        filename: The uploaded file's name, if any.
+        chapters: The output of :func:`api.splitter.split_document` for ``text``.
+
+    Returns:
+        The document and its new chapters.
+    """
+    document = Document(
+        project_id=project.id, filename=filename, format=fmt, source_text=text, created_at=utcnow()
+    )
+    session.add(document)
+    first = session.scalar(
+        select(func.coalesce(func.max(Chapter.position), -1)).where(
+            Chapter.project_id == project.id
+        )
+    )
+    base = (first if first is not None else -1) + 1
+    session.flush()
+    stored: list[Chapter] = []
+    segment_rows: list[dict[str, object]] = []
+    for c, spec in enumerate(chapters):
+        chapter = Chapter(
+            project_id=project.id, document_id=document.id, position=base + c, title=spec.title
+        )
+        blocks = [Block(position=b) for b in range(len(spec.blocks))]
+        chapter.blocks = blocks
+        session.add(chapter)
+        stored.append(chapter)
+    session.flush()  # ids for chapters and blocks (one multi-row INSERT each)
+    now = utcnow()
+    for chapter, spec in zip(stored, chapters, strict=True):
+        for block, block_spec in zip(chapter.blocks, spec.blocks, strict=True):
+            for s, seg in enumerate(block_spec.segments):
+                segment_rows.append(
+                    {
+                        "project_id": project.id,
+                        "chapter_id": chapter.id,
+                        "block_id": block.id,
+                        "position": s,
+                        "source_start": seg.start,
+                        "source_end": seg.end,
+                        "text": seg.text,
+                        "status": SegmentStatus.PENDING,
+                        "attempts": 0,
+                        "updated_at": now,
+                    }
+                )
+    for i in range(0, len(segment_rows), _CHUNK):
+        session.execute(insert(Segment), segment_rows[i : i + _CHUNK])
+    return document, stored
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions
+
+
+def active_conversion(session: Session, *, project_id: int) -> Conversion | None:
+    """The project's newest unfinished whole-project conversion, if any."""
+    return session.scalars(
+        select(Conversion)
+        .where(
+            Conversion.project_id == project_id,
+            Conversion.kind == "project",
+            Conversion.finished_at.is_(None),
+        )
+        .order_by(Conversion.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _queue(
+    session: Session,
+    *,
+    project: Project,
+    conversion: Conversion,
+    segments: Iterable[tuple[int, str, int]],
+) -> int:
+    """Mark segments queued for ``conversion`` and add one outbox task per segment.
+
+    ``segments`` are ``(id, text, attempts)``. Returns how many were queued.
+    """
+    params = SynthesisParams(speed=project.speed)
+    now = utcnow()
+    updates: list[dict[str, object]] = []
+    outbox: list[dict[str, object]] = []
+    for segment_id, text, attempts in segments:
+        attempt = attempts + 1
+        task = TaskMessage(
+            task_id=new_task_id(segment_id, attempt),
+            project_id=project.id,
+            segment_id=segment_id,
+            attempt=attempt,
+            voice=project.voice,
+            text=text,
+            params=params,
+        )
+        updates.append(
+            {
+                "id": segment_id,
+                "status": SegmentStatus.QUEUED,
+                "attempts": attempt,
+                "task_id": task.task_id,
+                "conversion_id": conversion.id,
+                "last_error": None,
+                "updated_at": now,
+            }
+        )
+        outbox.append(
+            {
+                "kind": OUTBOX_TASK,
+                "message_id": task.task_id,
+                "body": task.to_bytes().decode(),
+                "created_at": now,
+            }
+        )
+    for i in range(0, len(updates), _CHUNK):
+        session.execute(update(Segment), updates[i : i + _CHUNK])
+        session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
+    return len(updates)
+
+
+def start_conversion(session: Session, *, project: Project, force: bool = False) -> Conversion:
+    """Queue every segment of the project that is not done yet, in one transaction with its
+    outbox rows.
+
+    Args:
+        session: The open session; the caller commits.
+        project: The project to convert.
+        force: Also re-queue segments still queued by an earlier conversion (their late results
+            are then ignored, since they carry the old task id).
+
+    Returns:
+        The new conversion (``total`` may be 0 when everything is done already; it is then
+        finished at once).
+
+    Raises:
+        ConflictError: A conversion of the project is still running and ``force`` is not set.
+    """
+    running = active_conversion(session, project_id=project.id)
+    if running is not None and not force:
+        raise ConflictError(
+            f"conversion {running.id} of this project is still running "
+            f"({running.done + running.failed} of {running.total} segments finished); wait for "
+            'it to finish, or start again with {"force": true} to re-queue its remaining segments'
+        )
+    wanted = [SegmentStatus.PENDING, SegmentStatus.FAILED]
+    if force:
+        wanted.append(SegmentStatus.QUEUED)
+    if running is not None:
+        running.finished_at = utcnow()  # superseded: its remaining segments move to the new one
+    rows = session.execute(
+        select(Segment.id, Segment.text, Segment.attempts)
+        .join(Block, Segment.block_id == Block.id)
+        .join(Chapter, Block.chapter_id == Chapter.id)
+        .where(Segment.project_id == project.id, Segment.status.in_(wanted))
+        .order_by(Chapter.position, Block.position, Segment.position)
+    ).all()
+    conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
+    session.add(conversion)
+    session.flush()
+    conversion.total = _queue(
+        session,
+        project=project,
+        conversion=conversion,
+        segments=((r[0], r[1], r[2]) for r in rows),
+    )
+    if conversion.total == 0:
+        conversion.finished_at = conversion.started_at
+    return conversion
+
+
+def resynthesize(session: Session, *, segment: Segment, text: str | None = None) -> Conversion:
+    """Queue one segment again, optionally with corrected text, through the outbox.
+
+    Raises:
+        ConflictError: The segment is queued right now.
+    """
+    if segment.status == SegmentStatus.QUEUED:
+        raise ConflictError(
+            f"segment {segment.id} is being synthesized right now; wait until it is done or "
+            "failed, then resynthesize it"
+        )
+    if text is not None:
+        segment.text = text
+    project = session.get(Project, segment.project_id)
+    assert project is not None  # a foreign key guarantees it
+    conversion = Conversion(project_id=project.id, kind="segment", started_at=utcnow())
+    session.add(conversion)
+    session.flush()
+    conversion.total = _queue(
+        session,
+        project=project,
+        conversion=conversion,
+        segments=[(segment.id, segment.text, segment.attempts)],
+    )
+    session.refresh(segment)
+    return conversion
+
+
+def requeue_unpublished(session: Session) -> int:
+    """Add outbox rows again for queued segments whose task is in no outbox row.
+
+    For a transport that keeps messages only in memory (the embedded mode): after a restart,
+    the queued tasks are gone with the old process, while the database still says ``queued``.
+    The tasks keep their ids, so a result that did arrive is not applied twice.
+    """
+    pending = select(OutboxMessage.message_id)
+    rows = session.execute(
+        select(Segment, Project)
+        .join(Project, Segment.project_id == Project.id)
+        .where(Segment.status == SegmentStatus.QUEUED, Segment.task_id.not_in(pending))
+    ).all()
+    now = utcnow()
+    outbox = []
+    for segment, project in rows:
+        assert segment.task_id is not None
+        task = TaskMessage(
+            task_id=segment.task_id,
+            project_id=project.id,
+            segment_id=segment.id,
+            attempt=segment.attempts,
+            voice=project.voice,
+            text=segment.text,
+            params=SynthesisParams(speed=project.speed),
+        )
+        outbox.append(
+            {
+                "kind": OUTBOX_TASK,
+                "message_id": task.task_id,
+                "body": task.to_bytes().decode(),
+                "created_at": now,
+            }
+        )
+    for i in range(0, len(outbox), _CHUNK):
+        session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
+    return len(outbox)

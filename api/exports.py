@@ -1,0 +1,231 @@
+"""Audio downloads: one segment, a chapter, or the whole project as one file.
+
+Segments are joined with :func:`voxmill.audio.join`: a short pause between the sentences of a
+paragraph, a longer one between paragraphs, and a longer one still between chapters. A chapter is
+built in memory; a project is built one chapter at a time (streamed for WAV, whose length is known
+up front from the stored sample counts; written to a temporary file for the compressed formats),
+so a long book does not need its whole length in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+import soundfile as sf
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.models import Block, Chapter, Segment, SegmentStatus
+from voxmill import audio
+
+log = logging.getLogger(__name__)
+
+SENTENCE_PAUSE_MS = 250
+PARAGRAPH_PAUSE_MS = 700
+CHAPTER_PAUSE_MS = 1500
+_SOUNDFILE = {
+    "flac": ("FLAC", "PCM_16"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "ogg": ("OGG", "VORBIS"),
+}
+_BLOCK = 1 << 16
+
+
+class NotReadyError(Exception):
+    """The audio cannot be built yet; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a download will contain: per chapter, segment lengths grouped by paragraph."""
+
+    chapter_ids: list[int]
+    lengths: list[list[list[int]]]
+    sample_rate: int
+
+    def total_samples(self) -> int:
+        """Length of the joined audio in samples."""
+        gap = audio.pause_samples(CHAPTER_PAUSE_MS, self.sample_rate)
+        per_chapter = [
+            audio.joined_length(
+                paragraphs,
+                self.sample_rate,
+                sentence_pause_ms=SENTENCE_PAUSE_MS,
+                paragraph_pause_ms=PARAGRAPH_PAUSE_MS,
+            )
+            for paragraphs in self.lengths
+        ]
+        present = [n for n in per_chapter if n]
+        return sum(present) + gap * max(0, len(present) - 1)
+
+
+def _require_done(session: Session, where: object, what: str) -> None:
+    rows = session.execute(
+        select(Segment.status, func.count(Segment.id)).where(where).group_by(Segment.status)  # type: ignore[arg-type]
+    ).all()
+    counts = {SegmentStatus(s).value: n for s, n in rows}
+    total = sum(counts.values())
+    if total == 0:
+        raise NotReadyError(f"{what} has no segments yet; upload a document first")
+    done = counts.get("done", 0)
+    if done < total:
+        missing = ", ".join(
+            f"{counts[s]} {s}" for s in ("queued", "pending", "failed") if counts.get(s)
+        )
+        raise NotReadyError(
+            f"{what} is not ready: {done} of {total} segments are done ({missing}); wait for "
+            "the conversion to finish, start a conversion, or resynthesize the failed segments"
+        )
+
+
+def layout(
+    session: Session, *, project_id: int | None = None, chapter_id: int | None = None
+) -> Layout:
+    """Check that every segment in scope is done and describe the download.
+
+    Raises:
+        NotReadyError: Some segment is not done, there are none, or sample rates differ.
+    """
+    if chapter_id is not None:
+        where = Segment.chapter_id == chapter_id
+        what = f"chapter {chapter_id}"
+    else:
+        where = Segment.project_id == project_id
+        what = f"project {project_id}"
+    _require_done(session, where, what)
+    rows = session.execute(
+        select(Chapter.id, Block.id, Segment.sample_rate, Segment.num_samples)
+        .join(Block, Segment.block_id == Block.id)
+        .join(Chapter, Block.chapter_id == Chapter.id)
+        .where(where)
+        .order_by(Chapter.position, Block.position, Segment.position)
+    ).all()
+    rates = {int(r or 0) for _, _, r, _ in rows}
+    if len(rates) != 1:
+        raise NotReadyError(
+            f"{what} mixes sample rates {sorted(rates)} (the voice changed between "
+            "conversions); resynthesize the project with one voice"
+        )
+    chapter_ids: list[int] = []
+    lengths: list[list[list[int]]] = []
+    last_block = None
+    for chapter, block, _, n in rows:
+        if not chapter_ids or chapter_ids[-1] != chapter:
+            chapter_ids.append(chapter)
+            lengths.append([])
+            last_block = None
+        if block != last_block:
+            lengths[-1].append([])
+            last_block = block
+        lengths[-1][-1].append(int(n or 0))
+    return Layout(chapter_ids, lengths, rates.pop())
+
+
+def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.ndarray:
+    """A chapter's segments joined with pauses (every segment must be done)."""
+    rows = session.execute(
+        select(Segment.block_id, Segment.audio)
+        .join(Block, Segment.block_id == Block.id)
+        .where(Segment.chapter_id == chapter_id)
+        .order_by(Block.position, Segment.position)
+    ).all()
+    paragraphs: list[list[np.ndarray]] = []
+    last_block = None
+    for block_id, data in rows:
+        if block_id != last_block:
+            paragraphs.append([])
+            last_block = block_id
+        samples, _rate = audio.decode(data) if data else (np.zeros(0, np.int16), sample_rate)
+        paragraphs[-1].append(samples)
+    return audio.join(
+        paragraphs,
+        sample_rate,
+        sentence_pause_ms=SENTENCE_PAUSE_MS,
+        paragraph_pause_ms=PARAGRAPH_PAUSE_MS,
+    )
+
+
+def encode_chapter(session: Session, chapter_id: int, fmt: str) -> bytes:
+    """A chapter's audio file.
+
+    Raises:
+        NotReadyError: Some segment of the chapter is not done.
+    """
+    plan = layout(session, chapter_id=chapter_id)
+    samples = chapter_samples(session, chapter_id, plan.sample_rate)
+    return audio.encode(samples, plan.sample_rate, fmt)
+
+
+def _chapters(session_factory: sessionmaker[Session], plan: Layout) -> Iterator[np.ndarray]:
+    """Each chapter's samples in turn, with the chapter pause before all but the first."""
+    gap = np.zeros(audio.pause_samples(CHAPTER_PAUSE_MS, plan.sample_rate), dtype=np.int16)
+    first = True
+    with session_factory() as session:
+        for chapter_id in plan.chapter_ids:
+            samples = chapter_samples(session, chapter_id, plan.sample_rate)
+            if not len(samples):
+                continue
+            if not first:
+                yield gap
+            first = False
+            yield samples
+            session.expunge_all()  # keep one chapter's audio in memory, not the whole book
+
+
+def stream_project_wav(session_factory: sessionmaker[Session], plan: Layout) -> Iterator[bytes]:
+    """The project as a WAV stream: an exact header, then one chapter at a time."""
+    yield audio.wav_header(plan.sample_rate, plan.total_samples())
+    for piece in _chapters(session_factory, plan):
+        yield audio.pcm_bytes(piece)
+
+
+def write_project(session_factory: sessionmaker[Session], plan: Layout, fmt: str) -> IO[bytes]:
+    """The project encoded as ``fmt`` (flac, mp3, ogg) in a temporary file, positioned at 0.
+
+    The caller closes the file (which deletes it).
+    """
+    container, subtype = _SOUNDFILE[fmt]
+    out = tempfile.TemporaryFile(prefix="voxmill-export-")  # noqa: SIM115 - returned open
+    try:
+        with sf.SoundFile(
+            out,
+            "w",
+            samplerate=plan.sample_rate,
+            channels=1,
+            format=container,
+            subtype=subtype,
+            closefd=False,
+        ) as sound:
+            for piece in _chapters(session_factory, plan):
+                for i in range(0, len(piece), _BLOCK):
+                    sound.write(piece[i : i + _BLOCK])
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+def segment_file(segment: Segment, fmt: str) -> bytes:
+    """One segment's audio as ``fmt`` (the stored FLAC as is, otherwise re-encoded).
+
+    Raises:
+        NotReadyError: The segment has no audio.
+    """
+    if segment.status != SegmentStatus.DONE or not segment.audio:
+        state = f"{segment.status.value}" + (
+            f": {segment.last_error}" if segment.last_error else ""
+        )
+        raise NotReadyError(
+            f"segment {segment.id} has no audio yet (it is {state}); start a conversion or "
+            "resynthesize it, and wait until it is done"
+        )
+    if fmt == "flac":
+        return segment.audio
+    samples, rate = audio.decode(segment.audio)
+    return audio.encode(samples, rate, fmt)

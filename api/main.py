@@ -1,0 +1,194 @@
+"""The FastAPI app: :func:`create_app` builds it, :func:`cli` serves it (``voxmill api``).
+
+Nothing is created at import time: the app's lifespan builds the database engine, the queue
+clients and the background services from the settings it was given (see :mod:`api.runtime`), so
+tests can build as many apps as they like with their own settings, synthesizer and transport.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from api.routes import chapters, conversions, documents, events, projects, segments
+from api.runtime import Runtime
+from api.security import require_api_key
+from api.transport import Transport
+from voxmill.config import Mode, Settings
+from voxmill.synthesis import Synthesizer
+
+log = logging.getLogger(__name__)
+
+API_ROUTERS = (projects, documents, conversions, segments, chapters, events)
+
+
+def _optional_module(name: str) -> Any | None:
+    """The module, or ``None`` when this install does not have it (a missing dependency of an
+    existing module is still an error)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        return None
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for error in errors[:3]:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(loc) or "request"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        return JSONResponse(
+            {"detail": _validation_message(errors), "errors": _jsonable(errors)},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse(
+            {"detail": "the database is unavailable right now; try again in a moment"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+
+def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    synthesizer: Synthesizer | None = None,
+    transport: Transport | None = None,
+) -> FastAPI:
+    """Build the API app.
+
+    Args:
+        settings: Everything configurable; the mode decides the defaults below.
+        synthesizer: For the embedded workers and ``/v1/audio/speech``. Default: the handler
+            in-process (embedded) or TorchServe over HTTP when configured (distributed).
+        transport: The message transport. Default: in-process (embedded) or RabbitMQ
+            (distributed).
+
+    Returns:
+        The app. Its lifespan migrates (embedded) or checks (distributed) the database and
+        starts the outbox relay, the result consumer, the events listener and, in the embedded
+        mode, the synthesis workers; ``app.state`` then holds ``settings``, ``runtime``,
+        ``session_factory``, ``synthesizer``, ``event_hub`` and ``readiness``.
+    """
+    runtime = Runtime.build(settings, synthesizer=synthesizer, transport=transport)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.hub.bind(asyncio.get_running_loop())
+        await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(
+        title="Voxmill",
+        version="0.1.0",
+        summary="Documents to speech",
+        description=(
+            "Create a project, add a document, start a conversion and follow it live; listen to "
+            "any sentence, fix and re-synthesize it, download chapters or the whole project."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.session_factory = runtime.session_factory
+    app.state.synthesizer = runtime.synthesizer
+    app.state.event_hub = runtime.hub
+    app.state.readiness = runtime.readiness_checks()
+    _install_error_handlers(app)
+
+    ops = _optional_module("api.routes.ops")
+    if ops is not None:
+        ops.install_metrics(app)  # request counts and latencies for every route
+    for module_name in ("api.routes.ops", "api.routes.speech"):
+        module = _optional_module(module_name)
+        if module is not None:
+            app.include_router(module.router)  # speech applies require_api_key itself
+    for module in API_ROUTERS:
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    _mount_ui(app)
+    return app
+
+
+def _mount_ui(app: FastAPI) -> None:
+    """Serve the web UI (``api/ui.py``, ``api/static``) when this install has it."""
+    ui = _optional_module("api.ui")
+    if ui is not None and (ui.STATIC_DIR / "index.html").is_file():
+        ui.mount_ui(app)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``voxmill api``: serve the API with uvicorn."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="voxmill api", description="Run the Voxmill API.")
+    parser.add_argument("--mode", choices=[m.value for m in Mode], help="default: VOXMILL_MODE")
+    parser.add_argument("--host", help="interface (default: VOXMILL_HOST)")
+    parser.add_argument("--port", type=int, help="port (default: VOXMILL_PORT)")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    overrides: dict[str, Any] = {}
+    if args.mode:
+        overrides["mode"] = args.mode
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        print(f"voxmill api: invalid settings:\n{e}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(sys.argv[1:]))

@@ -1,0 +1,245 @@
+"""The database tables: project → document, project → chapter → block → segment, conversions and
+the transactional outbox.
+
+Segments carry everything a conversion needs: the spoken text, where it came from in the
+document, its status and the current task's id (the idempotency key for results), and the audio
+itself as lossless FLAC bytes. Positions order chapters within a project, blocks within a chapter
+and segments within a block.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names, so migrations can refer to them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; Postgres gets a real 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite stores no time zone and hands back naive values; they are UTC because only UTC is
+    ever written.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class SegmentStatus(StrEnum):
+    """Where a segment stands in its conversion."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Project(Base):
+    """A user's project: one voice, any number of documents."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    voice: Mapped[str] = mapped_column(String(100))
+    speed: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    chapters: Mapped[list[Chapter]] = relationship(
+        back_populates="project", order_by="Chapter.position", passive_deletes=True
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="project", order_by="Document.id", passive_deletes=True
+    )
+
+
+class Document(Base):
+    """An uploaded or pasted document, its source text kept as received (after decoding)."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(20))
+    source_text: Mapped[str] = mapped_column(Text, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="documents")
+
+
+class Chapter(Base):
+    """A chapter; ``position`` orders it within its project (across documents)."""
+
+    __tablename__ = "chapters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+
+    project: Mapped[Project] = relationship(back_populates="chapters")
+    blocks: Mapped[list[Block]] = relationship(
+        back_populates="chapter", order_by="Block.position", passive_deletes=True
+    )
+
+
+class Block(Base):
+    """A paragraph (or heading, list item, table row) of a chapter."""
+
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chapter_id: Mapped[int] = mapped_column(
+        ForeignKey("chapters.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+    chapter: Mapped[Chapter] = relationship(back_populates="blocks")
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="block", order_by="Segment.position", passive_deletes=True
+    )
+
+
+class Segment(Base):
+    """One sentence to synthesize and, once done, its audio.
+
+    ``task_id`` is the id of the task currently allowed to complete the segment: a result whose
+    task id differs (an older attempt, a duplicate after a resynthesis) changes nothing.
+    """
+
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_project_status", "project_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # project_id and chapter_id repeat what the block implies; they keep status counts and
+    # downloads to one indexed table.
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    chapter_id: Mapped[int] = mapped_column(
+        ForeignKey("chapters.id", ondelete="CASCADE"), index=True
+    )
+    block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    source_start: Mapped[int] = mapped_column(Integer)
+    source_end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[SegmentStatus] = mapped_column(
+        SAEnum(
+            SegmentStatus,
+            name="segment_status",
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=True,
+        ),
+        default=SegmentStatus.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    conversion_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversions.id", ondelete="SET NULL"), index=True
+    )
+    audio: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    num_samples: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    block: Mapped[Block] = relationship(back_populates="segments")
+
+
+class Conversion(Base):
+    """One request to synthesize a set of segments, with its progress counters.
+
+    ``done`` and ``failed`` are incremented in the same transaction that stores a result, and only
+    when that result was applied, so redelivered results are never counted twice.
+    """
+
+    __tablename__ = "conversions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), default="project")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """A message committed with the change that caused it, published later by the relay.
+
+    ``kind`` names the destination (``task``) rather than a queue, so the queue prefix stays a
+    deployment setting and not data.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,63 @@
+"""Conversions: start one for a project, follow its progress."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from api import crud
+from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
+from api.models import Conversion, utcnow
+from api.routes.common import ERRORS
+from api.schemas import ConversionOut, ConversionStart, ErrorOut
+from voxmill.messages import EventMessage
+
+router = APIRouter(prefix="/v1", tags=["conversions"])
+
+
+@router.post(
+    "/projects/{project_id}/conversions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ConversionOut,
+    summary="Start converting a project",
+    responses={409: {"model": ErrorOut, "description": "a conversion is running"}, **ERRORS},
+)
+def start_conversion(
+    project_id: int,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    body: ConversionStart | None = None,
+) -> ConversionOut:
+    """Queue every segment that is not done yet (pending or failed), one task each.
+
+    The segments' new status and their tasks commit in one transaction (the tasks go into the
+    outbox and are published right after), so a crash cannot leave a segment queued without its
+    task. Returns the conversion to follow with ``GET /v1/conversions/{id}`` or the project's
+    event stream.
+    """
+    project = project_or_404(session, project_id)
+    try:
+        conversion = crud.start_conversion(
+            session, project=project, force=bool(body and body.force)
+        )
+    except crud.ConflictError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    session.commit()
+    out = ConversionOut.of(conversion, utcnow())
+    runtime.committed(
+        EventMessage(type="conversion", project_id=project.id, data=out.model_dump(mode="json"))
+    )
+    return out
+
+
+@router.get(
+    "/conversions/{conversion_id}",
+    response_model=ConversionOut,
+    summary="A conversion's progress",
+    responses=ERRORS,
+)
+def get_conversion(conversion_id: int, session: SessionDep) -> ConversionOut:
+    """Totals per status, percentage and an ETA from the rate observed so far."""
+    conversion = session.get(Conversion, conversion_id)
+    if conversion is None:
+        raise not_found("conversion", conversion_id)
+    return ConversionOut.of(conversion, utcnow())

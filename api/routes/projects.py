@@ -1,0 +1,148 @@
+"""``/v1/projects``: create, list, show (tree with status counts), download the whole project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from api import crud, exports
+from api.deps import RuntimeDep, SessionDep, SettingsDep, project_or_404
+from api.models import Project, utcnow
+from api.routes.common import ERRORS, attachment, audio_responses
+from api.schemas import (
+    AudioFormat,
+    ChapterSummary,
+    ConversionOut,
+    Counts,
+    ProjectCreate,
+    ProjectDetail,
+    ProjectList,
+    ProjectOut,
+)
+from voxmill.audio import MEDIA_TYPES
+
+router = APIRouter(prefix="/v1/projects", tags=["projects"])
+
+
+def project_detail(session: Session, project: Project) -> ProjectDetail:
+    """The project with its chapters and status counts (also the SSE snapshot)."""
+    tree = crud.project_tree(session, project=project)
+    now = utcnow()
+    return ProjectDetail(
+        id=project.id,
+        name=project.name,
+        voice=project.voice,
+        speed=project.speed,
+        created_at=project.created_at,
+        counts=Counts.of(tree.counts),
+        chapters=[
+            ChapterSummary(
+                id=chapter.id, position=chapter.position, title=chapter.title, counts=Counts.of(c)
+            )
+            for chapter, c in tree.chapters
+        ],
+        active_conversion=(
+            ConversionOut.of(tree.active_conversion, now) if tree.active_conversion else None
+        ),
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    summary="Create a project",
+    responses=ERRORS,
+)
+def create_project(
+    body: ProjectCreate, session: SessionDep, settings: SettingsDep, request: Request
+) -> Project:
+    """Create an empty project; upload a document to it next."""
+    voice = body.voice or settings.default_voice
+    synthesizer = request.app.state.synthesizer
+    if synthesizer is not None:
+        known = synthesizer.voices()
+        if known and voice not in known:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"unknown voice '{voice}'; available voices: {', '.join(known)}",
+            )
+    project = crud.create_project(session, name=body.name, voice=voice, speed=body.speed)
+    session.commit()
+    return project
+
+
+@router.get("", response_model=ProjectList, summary="List projects", responses=ERRORS)
+def list_projects(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ProjectList:
+    """Projects, newest first."""
+    items = crud.list_projects(session, limit=limit, offset=offset)
+    return ProjectList(
+        items=[ProjectOut.model_validate(p) for p in items], total=crud.count_projects(session)
+    )
+
+
+@router.get(
+    "/{project_id}",
+    response_model=ProjectDetail,
+    summary="Show a project with its chapters and status counts",
+    responses=ERRORS,
+)
+def get_project(project_id: int, session: SessionDep) -> ProjectDetail:
+    """The project, its chapters in order, segment counts per status, and the running
+    conversion if there is one."""
+    return project_detail(session, project_or_404(session, project_id))
+
+
+@router.get(
+    "/{project_id}/audio",
+    summary="Download the whole project as one audio file",
+    response_class=Response,
+    responses=audio_responses(),
+)
+async def project_audio(
+    project_id: int,
+    runtime: RuntimeDep,
+    format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
+) -> Response:
+    """Every chapter in order, sentences joined with short pauses, paragraphs and chapters with
+    longer ones. 409 until every segment is done."""
+    factory = runtime.session_factory
+
+    def plan() -> exports.Layout:
+        with factory() as session:
+            project = project_or_404(session, project_id)
+            try:
+                return exports.layout(session, project_id=project.id)
+            except exports.NotReadyError as e:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+
+    layout = await run_in_threadpool(plan)
+    headers = attachment(f"project-{project_id}.{format}")
+    if format == "wav":
+        return StreamingResponse(
+            exports.stream_project_wav(factory, layout),
+            media_type=MEDIA_TYPES["wav"],
+            headers={
+                **headers,
+                "Content-Length": str(44 + 2 * layout.total_samples()),
+            },
+        )
+    handle = await run_in_threadpool(exports.write_project, factory, layout, format)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while block := handle.read(1 << 16):
+                yield block
+        finally:
+            handle.close()
+
+    return StreamingResponse(chunks(), media_type=MEDIA_TYPES[format], headers=headers)

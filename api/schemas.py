@@ -1,0 +1,227 @@
+"""Request and response bodies of the ``/v1`` API (they are the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.crud import StatusCounts
+from api.models import Conversion, SegmentStatus
+from api.progress import compute_progress
+from voxmill.config import MAX_HANDLER_TEXT_CHARS
+
+AudioFormat = Literal["wav", "flac", "mp3", "ogg"]
+
+
+class ErrorOut(BaseModel):
+    """Every error: what was wrong and what to do."""
+
+    detail: str
+
+
+class ProjectCreate(BaseModel):
+    """A new project."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200, examples=["My audiobook"])
+    voice: str | None = Field(
+        default=None, max_length=100, description="voice name; default VOXMILL_DEFAULT_VOICE"
+    )
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="speaking rate, 1.0 = normal")
+
+
+class ProjectOut(BaseModel):
+    """A project."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    voice: str
+    speed: float
+    created_at: datetime
+
+
+class ProjectList(BaseModel):
+    """A page of projects, newest first."""
+
+    items: list[ProjectOut]
+    total: int
+
+
+class Counts(BaseModel):
+    """Segments per status."""
+
+    pending: int = 0
+    queued: int = 0
+    done: int = 0
+    failed: int = 0
+    total: int = 0
+
+    @classmethod
+    def of(cls, counts: StatusCounts) -> Counts:
+        """From :class:`api.crud.StatusCounts`."""
+        return cls(
+            pending=counts.pending,
+            queued=counts.queued,
+            done=counts.done,
+            failed=counts.failed,
+            total=counts.total,
+        )
+
+
+class ChapterSummary(BaseModel):
+    """A chapter with its status counts."""
+
+    id: int
+    position: int
+    title: str
+    counts: Counts
+
+
+class DocumentOut(BaseModel):
+    """A stored document and the chapters it was split into."""
+
+    id: int
+    project_id: int
+    filename: str | None
+    format: str
+    created_at: datetime
+    chapters: list[ChapterSummary]
+    segments: int
+
+
+class DocumentText(BaseModel):
+    """Pasted text (instead of a file upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    format: Literal["markdown", "text"] = "text"
+    filename: str | None = Field(default=None, max_length=255)
+
+
+class ConversionStart(BaseModel):
+    """Options for starting a conversion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(
+        default=False,
+        description="also re-queue segments still queued by a running conversion",
+    )
+
+
+class ConversionOut(BaseModel):
+    """A conversion's progress."""
+
+    id: int
+    project_id: int
+    kind: str
+    state: Literal["running", "finished"]
+    total: int
+    done: int
+    failed: int
+    queued: int
+    percent: float
+    rate_per_s: float | None = Field(description="segments finished per second so far")
+    eta_s: float | None = Field(description="estimated seconds to finish; null before any rate")
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, conversion: Conversion, now: datetime) -> ConversionOut:
+        """From a :class:`api.models.Conversion` at time ``now``."""
+        progress = compute_progress(
+            total=conversion.total,
+            done=conversion.done,
+            failed=conversion.failed,
+            started_at=conversion.started_at,
+            now=now,
+            finished_at=conversion.finished_at,
+        )
+        return cls(
+            id=conversion.id,
+            project_id=conversion.project_id,
+            kind=conversion.kind,
+            state="finished" if progress.finished else "running",
+            total=progress.total,
+            done=progress.done,
+            failed=progress.failed,
+            queued=progress.queued,
+            percent=progress.percent,
+            rate_per_s=progress.rate_per_s,
+            eta_s=progress.eta_s,
+            started_at=conversion.started_at,
+            finished_at=conversion.finished_at,
+        )
+
+
+class ProjectDetail(ProjectOut):
+    """A project with its chapters and status counts (also the SSE ``snapshot`` event)."""
+
+    counts: Counts
+    chapters: list[ChapterSummary]
+    active_conversion: ConversionOut | None
+
+
+class SegmentOut(BaseModel):
+    """One sentence."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    chapter_id: int
+    block_id: int
+    position: int
+    text: str = Field(description="the text spoken")
+    source_start: int = Field(description="start offset in the document's source text")
+    source_end: int = Field(description="end offset (exclusive) in the document's source text")
+    status: SegmentStatus
+    attempts: int
+    last_error: str | None
+    duration_ms: int | None
+    sample_rate: int | None
+
+
+class BlockOut(BaseModel):
+    """A paragraph and its sentences."""
+
+    id: int
+    position: int
+    segments: list[SegmentOut]
+
+
+class ChapterDetail(BaseModel):
+    """A chapter, its paragraphs and sentences."""
+
+    id: int
+    project_id: int
+    position: int
+    title: str
+    counts: Counts
+    blocks: list[BlockOut]
+
+
+class ResynthesizeRequest(BaseModel):
+    """Optionally corrected text for a segment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_HANDLER_TEXT_CHARS,
+        description="new text to speak; omit to synthesize the current text again",
+    )
+
+
+class ResynthesizeOut(BaseModel):
+    """The re-queued segment and the conversion that tracks it."""
+
+    segment: SegmentOut
+    conversion: ConversionOut
