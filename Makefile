@@ -41,7 +41,7 @@ $(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py) model-store/j
 
 mar: $(MARS)
 
-run: $(STAMP)
+run: $(STAMP) $(MARS)
 	$(BIN)/voxmill api --mode embedded --host 127.0.0.1 --port $(PORT)
 
 services:
@@ -66,6 +66,9 @@ test: $(STAMP) services browser $(HELM) $(MARS) lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+e2e: $(STAMP) $(MARS) browser
+	$(BIN)/pytest -p no:cacheprovider -m e2e tests/e2e
 
 deploy-test: $(STAMP) $(HELM)
 	PATH=$(abspath $(TOOLS)/helm):$$PATH $(BIN)/pytest -p no:cacheprovider -m deploy tests/deploy tests/unit/test_ts_gateway.py

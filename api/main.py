@@ -27,6 +27,7 @@ from api.routes import chapters, conversions, documents, events, projects, segme
 from api.runtime import Runtime
 from api.security import require_api_key
 from api.transport import Transport
+from api.ui import mount_ui
 from voxmill.config import Mode, Settings
 from voxmill.synthesis import Synthesizer
 
@@ -149,6 +150,7 @@ def create_app(
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     _mount_ui(app)
+    mount_ui(app)
     return app
 
 

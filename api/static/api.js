@@ -1,0 +1,160 @@
+// The /v1 client: every request carries the API key in the Authorization header (never in a
+// URL), and every failure becomes an ApiError whose message is readable (the server's `detail`).
+
+const KEY_NAME = "voxmill.apiKey";
+
+/** A failed request: `status` is the HTTP status (0 when the server could not be reached). */
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/** Where the API key lives: sessionStorage by default, localStorage when remembered. */
+export const apiKey = {
+  get() {
+    return sessionStorage.getItem(KEY_NAME) || localStorage.getItem(KEY_NAME) || "";
+  },
+  set(key, remember) {
+    this.clear();
+    (remember ? localStorage : sessionStorage).setItem(KEY_NAME, key);
+  },
+  clear() {
+    sessionStorage.removeItem(KEY_NAME);
+    localStorage.removeItem(KEY_NAME);
+  },
+};
+
+let unauthorizedHandler = null;
+
+/** Called with the server's message whenever a request is refused with 401. */
+export function onUnauthorized(handler) {
+  unauthorizedHandler = handler;
+}
+
+/** Report a 401 seen outside request() (the live event stream). */
+export function reportUnauthorized(message) {
+  unauthorizedHandler?.(message);
+}
+
+/** Headers for a request, with the key when one is set (or the one given). */
+export function authHeaders(extra = {}, key = apiKey.get()) {
+  const headers = { ...extra };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+const STATUS_TEXT = {
+  401: "the server needs a valid API key",
+  403: "this API key may not do that",
+  404: "not found",
+  409: "that cannot be done right now",
+  413: "the upload is too large",
+  415: "the server does not accept this kind of upload",
+  422: "the server could not accept this request",
+  429: "too many requests; wait a moment and try again",
+  500: "the server hit an internal error",
+  502: "the server is unreachable behind its proxy",
+  503: "the server is busy or not ready; try again shortly",
+  504: "the server took too long to answer",
+};
+
+/** A readable message for a failed response: the JSON `detail` when there is one. */
+export async function errorMessage(response) {
+  let detail = "";
+  try {
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text);
+      if (typeof body?.detail === "string") detail = body.detail;
+      else if (Array.isArray(body?.detail)) {
+        detail = body.detail.map((d) => d?.msg || String(d)).join("; ");
+      }
+    } catch {
+      // Not JSON: a short plain-text body is worth showing, an HTML error page is not.
+      if (text && text.length < 300 && !text.trimStart().startsWith("<")) detail = text.trim();
+    }
+  } catch {
+    // the body could not be read; fall back to the status
+  }
+  if (!detail) detail = STATUS_TEXT[response.status] || `request failed (HTTP ${response.status})`;
+  return sentence(detail);
+}
+
+/** "the file is empty" → "The file is empty." */
+function sentence(text) {
+  const trimmed = text.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?…)]$/.test(capital) ? capital : `${capital}.`;
+}
+
+const UNREACHABLE =
+  "Could not reach the Voxmill server. Check that it is running and your network, then try again.";
+
+/**
+ * fetch() a /v1 path (relative to the page, so a path prefix keeps working).
+ * Resolves to the Response when it is OK; throws ApiError otherwise.
+ */
+export async function request(path, { method = "GET", json, body, headers = {}, signal } = {}) {
+  const init = { method, signal, cache: "no-store", headers: authHeaders(headers) };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error?.name === "AbortError") throw error;
+    throw new ApiError(0, UNREACHABLE);
+  }
+  if (response.ok) return response;
+  const message = await errorMessage(response);
+  if (response.status === 401) reportUnauthorized(message);
+  throw new ApiError(response.status, message);
+}
+
+/** GET (or send) and parse JSON. */
+export async function getJSON(path, options) {
+  const response = await request(path, options);
+  return response.json();
+}
+
+export function postJSON(path, json, options = {}) {
+  return getJSON(path, { ...options, method: "POST", json });
+}
+
+/** Fetch audio (or any file) as a Blob, with the filename the server suggests. */
+export async function getBlob(path, options) {
+  const response = await request(path, options);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="?([^";]+)"?/i.exec(disposition);
+  return { blob: await response.blob(), filename: match ? match[1] : "" };
+}
+
+/**
+ * Try a key (or no key) without storing it: resolves to {status, message}, where status is the
+ * HTTP status (0: unreachable) and message is "" when the key works.
+ */
+export async function checkKey(key) {
+  let response;
+  try {
+    response = await fetch("v1/projects?limit=1", {
+      headers: authHeaders({}, key),
+      cache: "no-store",
+    });
+  } catch {
+    return { status: 0, message: UNREACHABLE };
+  }
+  if (response.ok) return { status: response.status, message: "" };
+  let message = await errorMessage(response);
+  if (response.status === 401 && key) {
+    const reason = message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, "");
+    message = `The server refused this key (${reason}). Check the key and try again.`;
+  }
+  return { status: response.status, message };
+}

@@ -1,0 +1,393 @@
+// The project page: chapters → paragraphs → sentences, "Convert", a live progress bar fed by
+// the project's event stream, and downloads of the whole project.
+
+import { getJSON, postJSON } from "./api.js";
+import { ChapterView } from "./chapter.js";
+import { documentInput } from "./docinput.js";
+import { focusHeading, formatSeconds, h, liveRegion, plural, say } from "./dom.js";
+import { download, formatPicker, revokeAll } from "./media.js";
+import { LiveStream } from "./sse.js";
+
+// Projects up to this many sentences open every chapter at once; bigger ones open on demand.
+const OPEN_ALL_UP_TO = 400;
+// Counts are refreshed from the API at most this often while events stream in.
+const REFRESH_MS = 700;
+
+/** A conversion from ConversionOut or from a segment event's `conversion` field. */
+function normalizeConversion(data, previous) {
+  const sameId = previous && previous.id === data.id;
+  return {
+    id: data.id,
+    // Segment events carry no kind: keep the one known for this id (null until learned).
+    kind: data.kind ?? (sameId ? previous.kind : null),
+    total: data.total,
+    done: data.done,
+    failed: data.failed,
+    queued: data.queued,
+    percent: data.percent,
+    eta_s: data.eta_s,
+    finished: data.state ? data.state === "finished" : Boolean(data.finished),
+  };
+}
+
+class ProjectPage {
+  constructor(root, projectId) {
+    this.root = root;
+    this.id = projectId;
+    this.project = null;
+    this.conversion = null;
+    this.chapters = new Map();
+    this.refreshTimer = null;
+    this.closed = false;
+    this.stream = null;
+  }
+
+  async start() {
+    this.root.replaceChildren(
+      h("p", { class: "muted loading" }, "Loading the project…"),
+    );
+    let detail;
+    try {
+      detail = await getJSON(`v1/projects/${this.id}`);
+    } catch (error) {
+      if (this.closed) return;
+      this.root.replaceChildren(
+        h(
+          "div",
+          { class: "card" },
+          h("h1", { tabindex: "-1" }, "Project not available"),
+          h("p", { class: "error", role: "alert" }, error.message),
+          h("p", {}, h("a", { href: "#/" }, "Back to the projects")),
+        ),
+      );
+      focusHeading(this.root);
+      return;
+    }
+    if (this.closed) return;
+    this.build(detail);
+    this.apply(detail);
+    focusHeading(this.root);
+    this.stream = new LiveStream(`v1/projects/${this.id}/events`, {
+      onEvent: (event) => this.onEvent(event),
+      onState: (state, message) => this.showLive(state, message),
+      onFatal: (_status, message) => say(this.actionStatus, message, "error"),
+    });
+    this.stream.start();
+  }
+
+  stop() {
+    this.closed = true;
+    this.stream?.stop();
+    clearTimeout(this.refreshTimer);
+    revokeAll();
+  }
+
+  build(detail) {
+    this.title = h("h1", { tabindex: "-1" }, detail.name);
+    this.meta = h("p", { class: "muted" });
+    this.live = h("span", { class: "live", role: "status", "aria-live": "polite" });
+    this.progress = h("progress", { max: "100", value: "0", "aria-label": "Conversion progress" });
+    this.progressText = h("p", { class: "progress-text", "aria-live": "polite" });
+    this.countsText = h("p", { class: "muted counts-text" });
+    this.convertButton = h(
+      "button",
+      { type: "button", class: "btn btn-primary", onclick: () => this.convert() },
+      "Convert",
+    );
+    this.actionStatus = liveRegion();
+    this.actionStatus.hidden = true;
+
+    const picker = formatPicker("project-format");
+    this.format = picker.select;
+    this.downloadButton = h(
+      "button",
+      { type: "button", class: "btn", onclick: () => this.download() },
+      "Download project",
+    );
+    this.downloadStatus = liveRegion();
+    this.downloadStatus.hidden = true;
+
+    this.chapterList = h("div", { class: "chapters" });
+    this.emptyNote = h(
+      "p",
+      { class: "muted", hidden: true },
+      "This project has no text yet: add a document below.",
+    );
+    this.addDoc = this.addDocumentForm();
+
+    this.root.replaceChildren(
+      h(
+        "nav",
+        { class: "crumbs", "aria-label": "Breadcrumb" },
+        h("a", { href: "#/" }, "← Projects"),
+      ),
+      h("div", { class: "page-head" }, this.title, this.meta, this.live),
+      h(
+        "section",
+        { class: "card progress-card", "aria-labelledby": "progress-title" },
+        h("h2", { id: "progress-title", class: "visually-hidden" }, "Conversion"),
+        h(
+          "div",
+          { class: "progress-row" },
+          h("div", { class: "progress-main" }, this.progress, this.progressText, this.countsText),
+          this.convertButton,
+        ),
+        this.actionStatus,
+        h(
+          "div",
+          { class: "toolbar download-row" },
+          h("div", { class: "toolbar-group" }, picker.field, this.downloadButton),
+        ),
+        this.downloadStatus,
+      ),
+      h("h2", { class: "section-title" }, "Chapters"),
+      this.emptyNote,
+      this.chapterList,
+      this.addDoc,
+    );
+  }
+
+  addDocumentForm() {
+    const doc = documentInput();
+    const problem = h("p", { class: "error", role: "alert", hidden: true });
+    const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Add the document");
+    const form = h(
+      "form",
+      { class: "stack", novalidate: true },
+      doc.element,
+      problem,
+      h("div", { class: "actions" }, submit),
+    );
+    const details = h(
+      "details",
+      { class: "card add-doc" },
+      h("summary", {}, h("span", { class: "summary-title" }, "Add a document")),
+      form,
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const error = doc.validate();
+      if (error) {
+        say(problem, error, "error");
+        doc.focusFirst();
+        return;
+      }
+      submit.disabled = true;
+      say(problem, "");
+      try {
+        const added = await doc.upload(this.id);
+        details.open = false;
+        say(
+          this.actionStatus,
+          `Added ${plural(added.segments, "sentence")} in ` +
+            `${plural(added.chapters.length, "chapter")}. Press Convert to synthesize them.`,
+          "ok",
+        );
+        await this.refresh();
+      } catch (err) {
+        say(problem, err.message, "error");
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return details;
+  }
+
+  /** Apply a ProjectDetail (first load, `snapshot` event or refresh). */
+  apply(detail) {
+    this.project = detail;
+    this.title.textContent = detail.name;
+    document.title = `${detail.name} · Voxmill`;
+    const size = plural(detail.counts.total, "sentence");
+    this.meta.textContent = `Voice ${detail.voice} · speed ${detail.speed}× · ${size}`;
+    if (detail.active_conversion) {
+      this.conversion = normalizeConversion(detail.active_conversion, this.conversion);
+    } else if (this.conversion && !this.conversion.finished) {
+      this.fetchConversion(this.conversion.id);
+    }
+    const openAll = detail.counts.total <= OPEN_ALL_UP_TO;
+    detail.chapters.forEach((summary, index) => {
+      const view = this.chapters.get(summary.id);
+      if (view) {
+        view.update(summary);
+        return;
+      }
+      const created = new ChapterView(summary, {
+        open: openAll || (index === 0 && this.chapters.size === 0),
+        onConversion: (c) => this.onConversion(c),
+      });
+      this.chapters.set(summary.id, created);
+      this.chapterList.append(created.element);
+    });
+    this.emptyNote.hidden = detail.chapters.length > 0;
+    if (!detail.chapters.length) this.addDoc.open = true;
+    this.renderProgress();
+  }
+
+  async fetchConversion(id) {
+    try {
+      const data = await getJSON(`v1/conversions/${id}`);
+      if (this.closed) return;
+      this.conversion = normalizeConversion(data, this.conversion);
+      this.renderProgress();
+    } catch {
+      // the next event or snapshot corrects it
+    }
+  }
+
+  /** A conversion started elsewhere (another tab): is it the project or one sentence? */
+  async learnKind(id) {
+    try {
+      const data = await getJSON(`v1/conversions/${id}`);
+      if (this.closed || this.conversion?.id !== id) return;
+      this.conversion.kind = data.kind;
+      this.renderProgress();
+    } catch {
+      // shown as a conversion meanwhile; nothing is lost
+    }
+  }
+
+  async refresh() {
+    try {
+      const detail = await getJSON(`v1/projects/${this.id}`);
+      if (!this.closed) this.apply(detail);
+    } catch (error) {
+      if (!this.closed) say(this.actionStatus, `Could not refresh: ${error.message}`, "error");
+    }
+  }
+
+  /** Refresh the counts soon, at most once per REFRESH_MS however fast events come. */
+  scheduleRefresh() {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh();
+    }, REFRESH_MS);
+  }
+
+  onEvent({ type, data }) {
+    if (this.closed || !data || typeof data !== "object") return;
+    if (type === "snapshot") {
+      this.apply(data);
+    } else if (type === "segment") {
+      this.chapters.get(data.chapter_id)?.applyEvent(data);
+      this.countFromRows();
+      if (data.conversion) {
+        const known = this.conversion?.id === data.conversion.id;
+        this.conversion = normalizeConversion(data.conversion, this.conversion);
+        if (!known) this.learnKind(data.conversion.id);
+      }
+      this.renderProgress();
+      this.scheduleRefresh();
+    } else if (type === "conversion") {
+      this.onConversion(data);
+      this.scheduleRefresh();
+    }
+  }
+
+  /** When every chapter's sentences are loaded, the project's counts are their sum. */
+  countFromRows() {
+    const chapters = [...this.chapters.values()];
+    if (!this.project || !chapters.length || !chapters.every((c) => c.loaded)) return;
+    const sum = { pending: 0, queued: 0, done: 0, failed: 0, total: 0 };
+    for (const chapter of chapters) {
+      for (const [key, value] of Object.entries(chapter.rowCounts())) sum[key] += value;
+    }
+    this.project.counts = { ...this.project.counts, ...sum };
+  }
+
+  onConversion(data) {
+    this.conversion = normalizeConversion(data, this.conversion);
+    this.renderProgress();
+  }
+
+  showLive(state, message) {
+    const text = {
+      connecting: "Connecting to live updates…",
+      live: "● Live",
+      reconnecting: "Live updates interrupted; reconnecting…",
+      closed: "",
+    }[state];
+    this.live.textContent = message && state !== "live" ? `${text} (${message})` : text;
+    this.live.dataset.state = state;
+  }
+
+  renderProgress() {
+    const counts = this.project.counts;
+    const c = this.conversion;
+    const running = c && !c.finished;
+    const showConversion = c && (running || c.kind !== "segment");
+    let percent;
+    let text;
+    if (showConversion) {
+      percent = c.percent;
+      const what = c.kind === "segment" ? "Re-synthesizing" : "Converting";
+      if (running) {
+        const left =
+          c.eta_s === null || c.eta_s === undefined
+            ? "estimating the time left…"
+            : `about ${formatSeconds(c.eta_s)} left`;
+        const finished = `${c.done + c.failed} of ${plural(c.total, "sentence")}`;
+        text = `${what}: ${finished} · ${Math.round(percent)} % · ${left}`;
+      } else {
+        text = `Conversion finished: ${c.done} of ${plural(c.total, "sentence")} done`;
+        if (c.failed) text += `, ${c.failed} failed (see below; retry or fix them)`;
+      }
+    } else {
+      percent = counts.total ? (100 * counts.done) / counts.total : 0;
+      text = counts.total
+        ? `${counts.done} of ${plural(counts.total, "sentence")} have audio`
+        : "Nothing to convert yet.";
+    }
+    this.progress.value = percent;
+    this.progress.setAttribute("aria-valuetext", `${Math.round(percent)} %`);
+    this.progress.dataset.percent = String(Math.round(percent * 10) / 10);
+    this.progressText.textContent = text;
+    const rest = counts.pending + counts.failed;
+    const parts = [`${counts.done} done`];
+    if (counts.queued) parts.push(`${counts.queued} in progress`);
+    if (counts.failed) parts.push(`${counts.failed} failed`);
+    if (counts.pending) parts.push(`${counts.pending} not converted`);
+    this.countsText.textContent = counts.total ? `All sentences: ${parts.join(" · ")}` : "";
+    this.convertButton.disabled = Boolean(running) || rest === 0;
+    this.convertButton.textContent = counts.done && rest ? "Convert the rest" : "Convert";
+    this.convertButton.title = rest === 0 && counts.total ? "Every sentence has audio" : "";
+  }
+
+  async convert() {
+    this.convertButton.disabled = true;
+    say(this.actionStatus, "");
+    try {
+      this.onConversion(await postJSON(`v1/projects/${this.id}/conversions`, {}));
+      for (const chapter of this.chapters.values()) chapter.markQueued();
+      this.scheduleRefresh();
+    } catch (error) {
+      say(this.actionStatus, `Could not start the conversion: ${error.message}`, "error");
+      this.renderProgress();
+    }
+  }
+
+  async download() {
+    const fmt = this.format.value;
+    this.downloadButton.disabled = true;
+    say(this.downloadStatus, `Preparing the ${fmt.toUpperCase()} file of the whole project…`);
+    try {
+      const name = await download(
+        `v1/projects/${this.id}/audio?format=${fmt}`,
+        `project-${this.id}.${fmt}`,
+      );
+      say(this.downloadStatus, `Downloaded ${name}.`, "ok");
+    } catch (error) {
+      say(this.downloadStatus, error.message, "error");
+    } finally {
+      this.downloadButton.disabled = false;
+    }
+  }
+}
+
+/** Render the project page into `root`; returns a cleanup function. */
+export function renderProject(root, projectId) {
+  const page = new ProjectPage(root, projectId);
+  page.start();
+  return () => page.stop();
+}
