@@ -46,7 +46,9 @@ def keyed_server(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stop_server(running)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in the main thread until it
+# is stopped, and asyncio tests that run after the browser tests would find it still running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's)."""
     from playwright.sync_api import sync_playwright
