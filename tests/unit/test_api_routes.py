@@ -4,6 +4,7 @@ synthesizer: what a client sees, from project creation to downloads."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,3 +313,15 @@ def test_embedded_restart_requeues_tasks_lost_with_the_process(
 
     with make_client(tmp_path, voice) as client:
         assert wait_finished(client, conversion_id)["done"] == 6
+
+
+def test_every_v1_route_answers_401_without_a_key(tmp_path: Path, voice: FakeVoice) -> None:
+    with make_client(tmp_path, voice, api_keys=["k1"]) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        routes = [(m.upper(), p) for p, ops in paths.items() if p.startswith("/v1") for m in ops]
+        assert len(routes) >= 15, routes
+        for method, template in routes:
+            path = re.sub(r"\{[^}]+\}", "1", template)
+            answer = client.request(method, path)
+            assert answer.status_code == 401, (method, template, answer.status_code)
+            assert answer.headers["www-authenticate"] == "Bearer"
