@@ -52,7 +52,8 @@ def load_handler(config: dict[str, object], tmp: Path) -> VoxmillHandler:
     model_dir = tmp / "joe-inproc"
     base = extract_mar(STORE / "joe.mar", model_dir)
     handler = VoxmillHandler()
-    handler.initialize(LocalContext(model_dir, {**base, **config}))
+    merged = {**base, **config, "handler": {**base.get("handler", {}), **config.get("handler", {})}}
+    handler.initialize(LocalContext(model_dir, merged))
     return handler
 
 
@@ -82,7 +83,7 @@ def profile(batch: int, tmp: Path) -> Path:
     """A model config with one worker and TorchServe batching ``batch`` requests."""
     config = yaml.safe_load((STORE / "joe" / "model-config.yaml").read_text())
     config.update(minWorkers=1, maxWorkers=1, batchSize=batch, maxBatchDelay=50)
-    config["handler"]["threads"] = 0
+    config["handler"].update(threads=0, max_batch_items=batch)
     path = tmp / f"config-b{batch}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -32,9 +32,27 @@ TEXTS = [
 def handler(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> VoxmillHandler:
     model_dir = tmp_path_factory.mktemp("joe")
     config = extract_mar(joe_mar, model_dir)
+    # The GPU profile's batching (the shipped CPU profile runs one sentence per model call).
+    config["handler"]["max_batch_items"] = 16
     h = VoxmillHandler()
     h.initialize(LocalContext(model_dir, config))
     return h
+
+
+@pytest.fixture
+def model_calls(handler: VoxmillHandler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every call into the model."""
+    assert handler.service is not None
+    backend = handler.service.backend
+    sizes: list[int] = []
+    real = backend.infer
+
+    def infer(batch: list[list[int]], params: object) -> object:
+        sizes.append(len(batch))
+        return real(batch, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "infer", infer)
+    return sizes
 
 
 def call(handler: VoxmillHandler, bodies: list[object]) -> tuple[list[bytes], LocalContext]:
@@ -77,10 +95,14 @@ def test_pcm_format_returns_raw_samples(handler: VoxmillHandler) -> None:
     assert np.array_equal(np.frombuffer(pcm_reply, dtype="<i2"), wav_samples)
 
 
-def test_batch_of_eight_matches_each_request_alone(handler: VoxmillHandler) -> None:
+def test_batch_of_eight_matches_each_request_alone(
+    handler: VoxmillHandler, model_calls: list[int]
+) -> None:
     bodies = [quiet({"text": t}) for t in TEXTS]
     replies, ctx = call(handler, bodies)
     assert [ctx.status(i) for i in range(8)] == [200] * 8
+    # One padded model call for the eight sentences, not a loop.
+    assert model_calls == [8]
     lengths = []
     for body, reply in zip(bodies, replies, strict=True):
         together, _ = read_wav(reply)
