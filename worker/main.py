@@ -108,7 +108,9 @@ def make_task_handler(
             result.status,
             result.elapsed_ms,
         )
-        return Outcome.ACK
+        # The failed result is already stored by the API; rejecting (not acking) the task parks
+        # it in the dead-letter queue, so an operator can see what the voice server refused.
+        return Outcome.REJECT if result.status == "failed" else Outcome.ACK
 
     return handle
 

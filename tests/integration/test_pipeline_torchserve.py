@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pika
 import pytest
 from sqlalchemy import select
 
 from api.models import Segment, SegmentStatus
 from voxmill import audio
+from voxmill.broker import topology_for
 from voxmill.config import Settings
+from voxmill.messages import TaskMessage
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +151,9 @@ def test_multi_chapter_markdown_converts_end_to_end(
     assert rates == {22050}
 
 
-def test_text_the_voice_refuses_fails_alone(pipeline: Any, wait_for: Callable[..., Any]) -> None:
+def test_text_the_voice_refuses_fails_alone(
+    pipeline: Any, pipeline_settings: Settings, wait_for: Callable[..., Any]
+) -> None:
     api = pipeline
     text = "The sentence before is fine.\n\n– — …\n\nThe sentence after is fine too."
     with httpx.Client(base_url=api.url, timeout=30) as http:
@@ -171,3 +176,16 @@ def test_text_the_voice_refuses_fails_alone(pipeline: Any, wait_for: Callable[..
     ]
     assert "nothing to speak" in (segments[1].last_error or "")
     assert segments[1].attempts == 1
+    # The refused task is parked in the dead-letter queue, and only that one.
+    dead_queue = topology_for(pipeline_settings).tasks_dead
+    connection = pika.BlockingConnection(pika.URLParameters(pipeline_settings.broker_url))
+    try:
+        channel = connection.channel()
+        wait_for(
+            lambda: channel.queue_declare(dead_queue, passive=True).method.message_count == 1,
+            what="the refused task in the dead-letter queue",
+        )
+        _, _, body = channel.basic_get(dead_queue, auto_ack=True)
+        assert TaskMessage.from_bytes(body).segment_id == segments[1].id
+    finally:
+        connection.close()

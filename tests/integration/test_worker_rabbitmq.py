@@ -91,9 +91,16 @@ def test_worker_turns_tasks_into_results_and_failures_stay_per_segment(
         worker.start()
         try:
             results = collect_results(amqp_channel, publisher.topology.results, wait_for, 5)
-            _, _, dead = wait_for(
-                lambda: _get(amqp_channel, publisher.topology.tasks_dead), what="the poison task"
-            )
+            dead: list[bytes] = []
+
+            def three_dead_letters() -> bool:
+                got = _get(amqp_channel, publisher.topology.tasks_dead)
+                if got is not None:
+                    dead.append(got[2])
+                return len(dead) == 3
+
+            # The unreadable message and the two failed segments' tasks.
+            wait_for(three_dead_letters, what="three dead letters")
         finally:
             stop.set()
             worker.join(TIMEOUT)
@@ -115,7 +122,9 @@ def test_worker_turns_tasks_into_results_and_failures_stay_per_segment(
         assert rate == RATE == audio.sample_rate
         assert len(samples) == len(texts[i]) * 100
         assert audio.duration_ms == round(1000 * len(texts[i]) * 100 / RATE)
-    assert dead == b"\xffnot a task"
+    assert b"\xffnot a task" in dead
+    failed = [TaskMessage.from_bytes(b).segment_id for b in dead if b != b"\xffnot a task"]
+    assert sorted(failed) == [2, 4]
     assert ready(amqp_channel, f"{rabbit_settings.queue_prefix}.tasks") == 0
 
 
