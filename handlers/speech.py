@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from handlers.backends.base import Backend, VoiceParams
-from handlers.textnorm import normalize, split_for_synthesis
+from handlers.chunking import split_for_synthesis
+from handlers.textnorm import normalize
 
 logger = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ def read_document(path: Path) -> bytes:
         ConvertError: The file is missing, unreadable, empty, binary, not UTF-8 or of a type the
             API does not take.
     """
-    from api.splitter import UploadError, decode_upload
+    from api.upload import UploadError, decode_upload
 
     if not path.exists():
         raise ConvertError(f"{path}: no such file")

@@ -18,14 +18,13 @@ from api.splitter import (
     ChapterSpec,
     DocFormat,
     DocumentError,
-    UploadError,
-    decode_upload,
+    TooManySegmentsError,
     split_document,
 )
+from api.upload import UploadError, decode_upload
 
 router = APIRouter(prefix="/v1/projects", tags=["documents"])
 
-_TOO_MANY = "the document has more than"
 _REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -128,13 +127,10 @@ def _decode_and_split(
         return text, fmt, split_document(text, fmt=fmt, max_segments=max_segments)
     except UploadError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
+    except TooManySegmentsError as e:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from e
     except DocumentError as e:
-        code = (
-            status.HTTP_413_CONTENT_TOO_LARGE
-            if str(e).startswith(_TOO_MANY)
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        raise HTTPException(code, detail=str(e)) from e
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
 
 
 @router.post(

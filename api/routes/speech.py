@@ -42,8 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.routes.ops import Metrics, metrics_of
 from api.security import require_api_key
+from handlers.chunking import split_for_synthesis
 from handlers.speech import ServiceOptions
-from handlers.textnorm import split_for_synthesis
 from voxmill.audio import (
     MEDIA_TYPES,
     encode,

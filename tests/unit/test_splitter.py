@@ -9,14 +9,8 @@ import time
 
 import pytest
 
-from api.splitter import (
-    ChapterSpec,
-    DocumentError,
-    SegmentSpec,
-    UploadError,
-    decode_upload,
-    split_document,
-)
+from api.splitter import ChapterSpec, DocumentError, SegmentSpec, split_document
+from api.upload import UploadError, decode_upload
 
 MB = 1024 * 1024
 

@@ -6,22 +6,11 @@ import random
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from handlers.textnorm import (
-    normalize,
-    number_to_words,
-    ordinal_to_words,
-    split_for_synthesis,
-    year_to_words,
-)
-
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ModuleNotFoundError:  # the seeded fuzz tests below still run without it
-    HAVE_HYPOTHESIS = False
-else:
-    HAVE_HYPOTHESIS = True
+from handlers.chunking import split_for_synthesis
+from handlers.textnorm import normalize, number_to_words, ordinal_to_words, year_to_words
 
 NORMALIZE_CASES = [
     # The example from the spec, end to end.
@@ -349,48 +338,44 @@ def test_split_properties_seeded() -> None:
         _check_split(text, rng.randrange(1, 80))
 
 
-if HAVE_HYPOTHESIS:
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=999_999_999_999))
+def test_number_round_trip_hypothesis(n: int) -> None:
+    _check_number_round_trip(n)
 
-    @settings(max_examples=300, deadline=None)
-    @given(st.integers(min_value=0, max_value=999_999_999_999))
-    def test_number_round_trip_hypothesis(n: int) -> None:
-        _check_number_round_trip(n)
 
-    @settings(max_examples=500, deadline=None)
-    @given(st.one_of(st.text(), st.text(alphabet=FUZZ_ALPHABET)))
-    def test_normalize_never_raises_nor_leaves_digits(text: str) -> None:
-        _check_normalize_output(text)
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=FUZZ_ALPHABET)))
+def test_normalize_never_raises_nor_leaves_digits(text: str) -> None:
+    _check_normalize_output(text)
 
-    @settings(max_examples=300, deadline=None)
-    @given(st.text(alphabet="0123456789", min_size=1, max_size=40))
-    def test_plain_digit_runs_become_words(digits: str) -> None:
-        out = normalize(digits)
-        assert out and all(c.isalpha() or c == " " for c in out)
 
-    @settings(max_examples=300, deadline=None)
-    @given(
-        st.one_of(st.text(), st.lists(st.sampled_from(SPLIT_WORDS)).map(" ".join)),
-        st.integers(min_value=1, max_value=120),
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=40))
+def test_plain_digit_runs_become_words(digits: str) -> None:
+    out = normalize(digits)
+    assert out and all(c.isalpha() or c == " " for c in out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(), st.lists(st.sampled_from(SPLIT_WORDS)).map(" ".join)),
+    st.integers(min_value=1, max_value=120),
+)
+def test_split_properties(text: str, max_chars: int) -> None:
+    _check_split(text, max_chars)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text("qwxyz", min_size=2, max_size=8), min_size=1, max_size=6),
+        min_size=1,
+        max_size=8,
     )
-    def test_split_properties(text: str, max_chars: int) -> None:
-        _check_split(text, max_chars)
-
-    @settings(max_examples=200, deadline=None)
-    @given(
-        st.lists(
-            st.lists(st.text("qwxyz", min_size=2, max_size=8), min_size=1, max_size=6),
-            min_size=1,
-            max_size=8,
-        )
-    )
-    def test_split_ends_chunks_at_sentences_when_sentences_fit(sentences: list[list[str]]) -> None:
-        text = " ".join(" ".join(words).capitalize() + "." for words in sentences)
-        max_chars = max(len(" ".join(words)) + 1 for words in sentences)
-        for chunk in split_for_synthesis(text, max_chars):
-            assert chunk.endswith(".") and chunk[0].isupper()
-
-else:
-
-    @pytest.mark.skip(reason="hypothesis is not installed; the seeded fuzz tests still ran")
-    def test_hypothesis_properties() -> None:
-        """Stands in for the property tests above so the gap shows in the report."""
+)
+def test_split_ends_chunks_at_sentences_when_sentences_fit(sentences: list[list[str]]) -> None:
+    text = " ".join(" ".join(words).capitalize() + "." for words in sentences)
+    max_chars = max(len(" ".join(words)) + 1 for words in sentences)
+    for chunk in split_for_synthesis(text, max_chars):
+        assert chunk.endswith(".") and chunk[0].isupper()
