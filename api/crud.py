@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -221,6 +222,16 @@ def active_conversion(session: Session, *, project_id: int) -> Conversion | None
     ).first()
 
 
+def _outbox_row(task: TaskMessage, now: datetime) -> dict[str, object]:
+    """The outbox row that publishes ``task`` (inserted in the same transaction as its segment)."""
+    return {
+        "kind": OUTBOX_TASK,
+        "message_id": task.task_id,
+        "body": task.to_bytes().decode(),
+        "created_at": now,
+    }
+
+
 def _queue(
     session: Session,
     *,
@@ -258,14 +269,7 @@ def _queue(
                 "updated_at": now,
             }
         )
-        outbox.append(
-            {
-                "kind": OUTBOX_TASK,
-                "message_id": task.task_id,
-                "body": task.to_bytes().decode(),
-                "created_at": now,
-            }
-        )
+        outbox.append(_outbox_row(task, now))
     for i in range(0, len(updates), _CHUNK):
         session.execute(update(Segment), updates[i : i + _CHUNK])
         session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
@@ -376,14 +380,7 @@ def requeue_unpublished(session: Session) -> int:
             text=segment.text,
             params=SynthesisParams(speed=project.speed),
         )
-        outbox.append(
-            {
-                "kind": OUTBOX_TASK,
-                "message_id": task.task_id,
-                "body": task.to_bytes().decode(),
-                "created_at": now,
-            }
-        )
+        outbox.append(_outbox_row(task, now))
     for i in range(0, len(outbox), _CHUNK):
         session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
     return len(outbox)
