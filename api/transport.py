@@ -6,32 +6,23 @@ functions, and a listener on this replica's own queue bound to the events fan-ou
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
-import pika
-import pika.exceptions as pex
-from pika.adapters.blocking_connection import BlockingChannel
-
 from voxmill.broker import (
     Consumer,
     Publisher,
-    bind_event_queue,
-    connection_parameters,
     topology_for,
 )
 from voxmill.broker_types import (
-    BrokerError,
     Delivery,
     Handler,
     MessagePublisher,
     Outcome,
     Topology,
-    backoff_delay,
 )
 from voxmill.config import Settings
 from voxmill.memqueue import MemoryBroker, MemoryConsumer, MemoryPublisher
@@ -115,102 +106,12 @@ class RabbitTransport:
         return Consumer(self.settings, queue, handler, concurrency=concurrency, name=name)
 
     def event_listener(self, on_event: EventCallback) -> Service:
-        """A :class:`RabbitEventListener`."""
-        return RabbitEventListener(self.settings, on_event)
-
-
-class RabbitEventListener:
-    """Consume a server-named, exclusive, auto-delete queue bound to the events exchange.
-
-    The queue lives and dies with this connection (so a replica that goes away leaves nothing
-    behind); after a lost connection a new one is declared. Events are notifications, so they are
-    consumed with automatic acks: one lost during a reconnect is repaired by the snapshot a
-    browser gets when its stream reconnects.
-    """
-
-    def __init__(self, settings: Settings, on_event: EventCallback) -> None:
-        self._settings = settings
-        self._on_event = on_event
-        self._params = connection_parameters(settings, "voxmill-api-events")
-        self._stop = threading.Event()
-        self._connected = threading.Event()
-        self._connection: pika.BlockingConnection | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def connected(self) -> bool:
-        """Whether the queue is bound and consumed right now."""
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until connected; ``False`` after ``timeout``."""
-        return self._connected.wait(timeout)
-
-    def start(self) -> threading.Thread:
-        """Run in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, name="events-listener", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        """Stop consuming (wakes the connection thread at once)."""
-        self._stop.set()
-        connection = self._connection
-        if connection is not None:
-            with contextlib.suppress(pex.AMQPError):
-                connection.add_callback_threadsafe(lambda: None)
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; ``True`` when it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def run(self) -> None:
-        """Listen until :meth:`stop`, reconnecting with back-off."""
-        attempt = 0
-        while not self._stop.is_set():
-            try:
-                self._listen()
-                attempt = 0
-            except (pex.AMQPError, BrokerError, OSError) as e:
-                delay = backoff_delay(attempt, base=0.5, cap=15.0)
-                attempt += 1
-                log.warning("events listener lost RabbitMQ (%r); reconnecting in %.1fs", e, delay)
-                self._stop.wait(delay)
-            finally:
-                self._connected.clear()
-
-    def _listen(self) -> None:
-        connection = pika.BlockingConnection(self._params)
-        self._connection = connection
-        try:
-            channel = connection.channel()
-            queue = bind_event_queue(channel, self._settings)
-            channel.basic_consume(queue, self._deliver, auto_ack=True)
-            self._connected.set()
-            log.info("listening for events on %s", queue)
-            while not self._stop.is_set():
-                connection.process_data_events(time_limit=1.0)
-        finally:
-            self._connection = None
-            if connection.is_open:
-                try:
-                    connection.close()
-                except pex.AMQPError as e:
-                    log.debug("closing events connection: %s", e)
-
-    def _deliver(
-        self,
-        _channel: BlockingChannel,
-        _method: pika.spec.Basic.Deliver,
-        _properties: pika.BasicProperties,
-        body: bytes,
-    ) -> None:
-        event = _parse_event(body)
-        if event is not None:
-            self._on_event(event)
+        """A consumer of this replica's own queue bound to the events exchange: a fresh
+        server-named exclusive queue on every connection, so a replica that goes away leaves
+        nothing behind. Events are notifications; one lost during a reconnect is repaired by the
+        snapshot a browser gets when its stream reconnects."""
+        handler = functools.partial(_deliver_event, on_event)
+        return Consumer.for_events(self.settings, handler, name="voxmill-api-events")
 
 
 class MemoryTransport:
