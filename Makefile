@@ -10,6 +10,9 @@ HELM := $(TOOLS)/helm/helm
 PORT ?= 8000
 MARS := model-store/joe.mar
 RUN := .run
+# The Python packages, one per part of the architecture (docs/architecture.md).
+PACKAGES := contract text_processing audio handlers synthesis messaging worker api gateway voices \
+            cli devtools
 
 .PHONY: help run test lint typecheck unit integration e2e deploy-test mar torchserve torchserve-stop \
         stack stack-down services browser helm bench clean
@@ -36,7 +39,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-$(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py) model-store/joe/model-config.yaml
+$(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py text_processing/*.py audio/*.py contract/*.py) model-store/joe/model-config.yaml
 	$(BIN)/voxmill build-mar --piper-default joe --output-dir model-store
 
 mar: $(MARS)
@@ -59,7 +62,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy voxmill handlers worker api
+	$(BIN)/mypy $(PACKAGES)
 
 test: $(STAMP) services browser $(HELM) $(MARS) lint typecheck
 	PATH=$(abspath $(TOOLS)/helm):$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider --timeout=900 tests

@@ -25,8 +25,8 @@ from api.models import (
     SegmentStatus,
     utcnow,
 )
-from api.splitter import ChapterSpec, DocFormat
-from voxmill.messages import SynthesisParams, TaskMessage
+from contract.messages import SynthesisParams, TaskMessage
+from text_processing.splitter import ChapterSpec, DocFormat
 
 OUTBOX_TASK = "task"
 _CHUNK = 1000  # rows per bulk statement
@@ -154,7 +154,7 @@ def add_document(
         text: The decoded source text (kept, so segment spans can be shown).
         fmt: ``markdown`` or ``text``.
         filename: The uploaded file's name, if any.
-        chapters: The output of :func:`api.splitter.split_document` for ``text``.
+        chapters: The output of :func:`text_processing.splitter.split_document` for ``text``.
 
     Returns:
         The document and its new chapters.

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from voxmill.config import Settings, get_settings
+from contract.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.events import EventHub
 from api.models import Chapter, Project, Segment
 from api.runtime import Runtime
-from voxmill.config import Settings
+from contract.settings import Settings
 
 
 def get_runtime(request: Request) -> Runtime:

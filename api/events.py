@@ -1,7 +1,7 @@
 """Live updates: from the events exchange to each browser's SSE stream.
 
 Every API replica binds its own queue to the events fan-out exchange (see
-:mod:`api.transport`); whatever arrives there is handed to this process's :class:`EventHub`,
+:mod:`messaging.transport`); whatever arrives there is handed to this process's :class:`EventHub`,
 which fans it out to the SSE subscribers of that project. Hand-over from the broker's thread to
 the event loop goes through ``loop.call_soon_threadsafe``: asyncio queues are not thread-safe.
 
@@ -21,8 +21,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from voxmill.broker_types import MessagePublisher, PublishError
-from voxmill.messages import EventMessage
+from contract.messages import EventMessage
+from messaging.types import MessagePublisher, PublishError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Audio downloads: one segment, a chapter, or the whole project as one file.
 
-Segments are joined with :func:`voxmill.audio.join`: a short pause between the sentences of a
+Segments are joined with :func:`audio.codecs.join`: a short pause between the sentences of a
 paragraph, a longer one between paragraphs, and a longer one still between chapters. A chapter is
 built in memory; a project is built one chapter at a time (streamed for WAV, whose length is known
 up front from the stored sample counts; written to a temporary file for the compressed formats),
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import Block, Chapter, Segment, SegmentStatus
-from voxmill import audio
+from audio import codecs as audio
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from sqlalchemy.exc import OperationalError
 from api.routes import chapters, conversions, documents, events, projects, segments
 from api.runtime import Runtime
 from api.security import require_api_key
-from api.transport import Transport
 from api.ui import mount_ui
-from voxmill.config import Mode, Settings
-from voxmill.synthesis import Synthesizer
+from contract.settings import Mode, Settings
+from messaging.transport import Transport
+from synthesis.base import Synthesizer
 
 log = logging.getLogger(__name__)
 

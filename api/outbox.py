@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.crud import OUTBOX_TASK
 from api.models import OutboxMessage
-from voxmill.broker_types import MessagePublisher, PublishError, backoff_delay
+from messaging.types import MessagePublisher, PublishError, backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import Conversion, Segment, SegmentStatus, UTCDateTime, utcnow
 from api.progress import compute_progress
-from voxmill.broker_types import Delivery, Handler, Outcome, backoff_delay
-from voxmill.messages import EventMessage, MessageError, ResultMessage
+from contract.messages import EventMessage, MessageError, ResultMessage
+from messaging.types import Delivery, Handler, Outcome, backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from api.db import check_schema, is_sqlite, make_engine, make_session_factory, m
 from api.events import EventHub, EventSender
 from api.outbox import OutboxRelay
 from api.results import AppliedResult, ResultStats, make_result_handler
-from api.transport import MemoryTransport, RabbitTransport, Service, Transport
-from voxmill.broker_types import MessagePublisher
-from voxmill.config import Mode, Settings
-from voxmill.messages import EventMessage
-from voxmill.synthesis import Synthesizer
+from contract.messages import EventMessage
+from contract.settings import Mode, Settings
+from messaging.transport import MemoryTransport, RabbitTransport, Service, Transport
+from messaging.types import MessagePublisher
+from synthesis.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,11 @@ def default_synthesizer(settings: Settings) -> Synthesizer | None:
     configured (for ``/v1/audio/speech``; conversions go through the workers either way).
     """
     if settings.mode is Mode.EMBEDDED:
-        from voxmill.local import InProcessSynthesizer
+        from synthesis.inprocess import InProcessSynthesizer
 
         return InProcessSynthesizer(settings.model_store, settings.data_dir)
     if settings.torchserve_url or settings.voice_routes:
-        from voxmill.tsclient import TorchServeSynthesizer
+        from synthesis.torchserve import TorchServeSynthesizer
 
         return TorchServeSynthesizer(settings)
     return None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.crud import StatusCounts
 from api.models import Conversion, SegmentStatus
 from api.progress import compute_progress
-from voxmill.config import MAX_HANDLER_TEXT_CHARS
+from contract.settings import MAX_HANDLER_TEXT_CHARS
 
 AudioFormat = Literal["wav", "flac", "mp3", "ogg"]
 

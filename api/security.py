@@ -2,7 +2,7 @@
 
 Keys come from ``VOXMILL_API_KEYS`` (comma-separated). With no keys configured the API is open,
 the embedded mode's default on a developer machine; production refuses placeholder keys (see
-:mod:`voxmill.config`).
+:mod:`contract.settings`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hmac
 
 from fastapi import HTTPException, Request, status
 
-from voxmill.config import Settings
+from contract.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 

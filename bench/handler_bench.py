@@ -26,11 +26,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.texts import LONG_PROSE, SHORT_SENTENCES
+from devtools.torchserve_local import LocalTorchServe, start, stop
 from handlers.local_context import LocalContext
 from handlers.voxmill_handler import VoxmillHandler
-from voxmill.local import extract_mar
-from voxmill.marbuild import archive, stage_piper
-from voxmill.torchserve_local import LocalTorchServe, start, stop
+from synthesis.inprocess import extract_mar
+from voices.marbuild import archive, stage_piper
 
 RATE = 22050
 STORE = Path("model-store")

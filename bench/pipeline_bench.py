@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.handler_bench import load_handler, piper_plain
 from bench.texts import LONG_PROSE
+from devtools.torchserve_local import LocalTorchServe
 from handlers.local_context import LocalContext
-from voxmill.torchserve_local import LocalTorchServe
 
 API = "http://127.0.0.1:8000"
 SENTENCE = "Your order has shipped and will arrive on Tuesday."

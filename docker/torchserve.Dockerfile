@@ -44,10 +44,18 @@ RUN uv pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
     && uv pip install --no-deps -r /tmp/requirements-image.txt \
        "${ONNXRUNTIME_PACKAGE}==${ONNXRUNTIME_VERSION}"
 COPY pyproject.toml ./
-COPY voxmill ./voxmill
+COPY contract ./contract
+COPY text_processing ./text_processing
+COPY audio ./audio
 COPY handlers ./handlers
+COPY synthesis ./synthesis
+COPY messaging ./messaging
 COPY worker ./worker
 COPY api ./api
+COPY gateway ./gateway
+COPY voices ./voices
+COPY cli ./cli
+COPY devtools ./devtools
 RUN uv pip install --no-deps .
 COPY model-store/config.properties /opt/model-store/config.properties
 COPY model-store/profiles /opt/model-store/profiles

@@ -19,10 +19,18 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install --no-cache-dir -r requirements.txt
 COPY pyproject.toml ./
-COPY voxmill ./voxmill
+COPY contract ./contract
+COPY text_processing ./text_processing
+COPY audio ./audio
 COPY handlers ./handlers
+COPY synthesis ./synthesis
+COPY messaging ./messaging
 COPY worker ./worker
 COPY api ./api
+COPY gateway ./gateway
+COPY voices ./voices
+COPY cli ./cli
+COPY devtools ./devtools
 RUN pip install --no-cache-dir --no-deps .
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from handlers.backends.base import Backend, VoiceParams
-from handlers.chunking import split_for_synthesis
-from handlers.textnorm import normalize
+from text_processing.chunking import split_for_synthesis
+from text_processing.normalize import normalize
 
 logger = logging.getLogger(__name__)
 

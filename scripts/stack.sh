@@ -20,7 +20,7 @@ down() {
       rm -f "$RUN/$name.pid"
     fi
   done
-  "$BIN/python" -m voxmill.torchserve_local stop --workdir "$RUN/torchserve"
+  "$BIN/python" -m devtools.torchserve_local stop --workdir "$RUN/torchserve"
 }
 
 up() {
@@ -29,7 +29,7 @@ up() {
   psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='voxmill'" | grep -q 1 \
     || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE voxmill" >/dev/null
   "$BIN/voxmill" migrate
-  "$BIN/python" -m voxmill.torchserve_local start --workdir "$RUN/torchserve" --model-store model-store
+  "$BIN/python" -m devtools.torchserve_local start --workdir "$RUN/torchserve" --model-store model-store
   for n in 1 2; do
     setsid "$BIN/voxmill" worker --health-host 127.0.0.1 --health-port $((8010 + n)) >"$RUN/worker-$n.log" 2>&1 &
     echo $! >"$RUN/worker-$n.pid"

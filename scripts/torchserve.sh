@@ -3,4 +3,4 @@
 # metrics) with every archive in model-store/. Its token file is .run/torchserve/key_file.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m voxmill.torchserve_local "$1" --workdir .run/torchserve --model-store model-store
+exec .venv/bin/python -m devtools.torchserve_local "$1" --workdir .run/torchserve --model-store model-store

@@ -40,7 +40,7 @@ def joe_mar() -> Path:
 @pytest.fixture(scope="session")
 def torchserve(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real TorchServe on loopback serving every archive in model-store/ (token auth on)."""
-    from voxmill.torchserve_local import LocalTorchServe, start, stop
+    from devtools.torchserve_local import LocalTorchServe, start, stop
 
     if shutil.which("java") is None:
         pytest.fail("java is not installed: TorchServe's frontend needs Java 17")

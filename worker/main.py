@@ -18,12 +18,13 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from voxmill.broker import Consumer, Publisher
-from voxmill.broker_types import Delivery, Handler, MessagePublisher, Outcome, PublishError
-from voxmill.config import Settings, get_settings
-from voxmill.messages import MessageError, TaskMessage
-from voxmill.synthesis import Synthesizer, TransientSynthesisError
-from voxmill.tsclient import TorchServeSynthesizer
+from contract.messages import MessageError, TaskMessage
+from contract.settings import Settings, get_settings
+from messaging.consumer import Consumer
+from messaging.publisher import Publisher
+from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError
+from synthesis.base import Synthesizer, TransientSynthesisError
+from synthesis.torchserve import TorchServeSynthesizer
 from worker.health import HealthServer
 from worker.task import process_task, worker_name
 
@@ -160,7 +161,7 @@ def run_worker(
 
     Args:
         settings: The process settings.
-        synthesizer: Default: :class:`~voxmill.tsclient.TorchServeSynthesizer` for ``settings``.
+        synthesizer: Default: :class:`~synthesis.torchserve.TorchServeSynthesizer` for ``settings``.
         health_port: Port of ``GET /healthz`` (0 disables it).
         health_host: Interface of the health endpoint.
         concurrency: Parallel tasks (default ``settings.prefetch``).

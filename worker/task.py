@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import soundfile as sf
 
-from voxmill.broker_types import backoff_delay
-from voxmill.messages import ResultMessage, TaskMessage
-from voxmill.synthesis import (
+from contract.messages import ResultMessage, TaskMessage
+from messaging.types import backoff_delay
+from synthesis.base import (
     Audio,
     PermanentSynthesisError,
     SynthesisError,

@@ -11,7 +11,7 @@ from api import crud, exports
 from api.deps import SessionDep, chapter_or_404
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import AudioFormat, BlockOut, ChapterDetail, Counts, SegmentOut
-from voxmill.audio import MEDIA_TYPES
+from audio.codecs import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/chapters", tags=["chapters"])
 

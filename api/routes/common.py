@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from api.schemas import ErrorOut
-from voxmill.audio import MEDIA_TYPES
+from audio.codecs import MEDIA_TYPES
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or invalid API key"},

@@ -9,7 +9,7 @@ from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
 from api.models import Conversion, utcnow
 from api.routes.common import ERRORS
 from api.schemas import ConversionOut, ConversionStart, ErrorOut
-from voxmill.messages import EventMessage
+from contract.messages import EventMessage
 
 router = APIRouter(prefix="/v1", tags=["conversions"])
 

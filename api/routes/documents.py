@@ -14,14 +14,14 @@ from api import crud
 from api.deps import RuntimeDep, project_or_404
 from api.routes.common import ERRORS
 from api.schemas import ChapterSummary, Counts, DocumentOut, DocumentText, ErrorOut
-from api.splitter import (
+from text_processing.formats import UploadError, decode_upload
+from text_processing.splitter import (
     ChapterSpec,
     DocFormat,
     DocumentError,
     TooManySegmentsError,
     split_document,
 )
-from api.upload import UploadError, decode_upload
 
 router = APIRouter(prefix="/v1/projects", tags=["documents"])
 

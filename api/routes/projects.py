@@ -24,7 +24,7 @@ from api.schemas import (
     ProjectList,
     ProjectOut,
 )
-from voxmill.audio import MEDIA_TYPES
+from audio.codecs import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 

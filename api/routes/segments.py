@@ -19,8 +19,8 @@ from api.schemas import (
     ResynthesizeRequest,
     SegmentOut,
 )
-from voxmill.audio import MEDIA_TYPES
-from voxmill.messages import EventMessage
+from audio.codecs import MEDIA_TYPES
+from contract.messages import EventMessage
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 

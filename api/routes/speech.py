@@ -42,9 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.routes.ops import Metrics, metrics_of
 from api.security import require_api_key
-from handlers.chunking import split_for_synthesis
-from handlers.speech import ServiceOptions
-from voxmill.audio import (
+from audio.codecs import (
     MEDIA_TYPES,
     encode,
     media_type,
@@ -52,9 +50,10 @@ from voxmill.audio import (
     pcm_bytes,
     wav_stream_header,
 )
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import (
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from handlers.speech import ServiceOptions
+from synthesis.base import (
     Audio,
     PermanentSynthesisError,
     SynthesisError,
@@ -62,6 +61,7 @@ from voxmill.synthesis import (
     TransientSynthesisError,
     UnknownVoiceError,
 )
+from text_processing.chunking import split_for_synthesis
 
 log = logging.getLogger(__name__)
 

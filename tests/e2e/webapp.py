@@ -62,7 +62,7 @@ def start_server(data_dir: Path, api_keys: str | None) -> Server:
     command = [
         sys.executable,
         "-m",
-        "voxmill.cli",
+        "cli.main",
         "api",
         "--mode",
         "embedded",

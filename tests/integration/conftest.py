@@ -19,8 +19,8 @@ from typing import Any
 import pika
 import pytest
 
-from voxmill.broker import delete_topology
-from voxmill.config import Mode, Settings
+from contract.settings import Mode, Settings
+from messaging.topology import delete_topology
 
 BROKER_URL = os.environ.get("VOXMILL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 

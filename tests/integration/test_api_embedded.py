@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from voxmill import audio
-from voxmill.config import Mode, Settings
+from audio import codecs as audio
+from contract.settings import Mode, Settings
 
 pytestmark = pytest.mark.integration
 

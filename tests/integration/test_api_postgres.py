@@ -21,10 +21,10 @@ from api import crud
 from api.db import check_schema, make_engine, make_session_factory
 from api.models import Base, OutboxMessage, Project
 from api.outbox import OutboxRelay
-from api.splitter import split_document
-from voxmill.broker import Publisher
-from voxmill.config import Settings
-from voxmill.messages import TaskMessage
+from contract.messages import TaskMessage
+from contract.settings import Settings
+from messaging.publisher import Publisher
+from text_processing.splitter import split_document
 
 pytestmark = pytest.mark.integration
 

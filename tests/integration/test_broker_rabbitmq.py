@@ -10,19 +10,13 @@ from typing import Any
 import pika
 import pytest
 
-from voxmill.broker import (
-    Consumer,
-    Delivery,
-    Handler,
-    Outcome,
-    Publisher,
-    PublishError,
-    bind_event_queue,
-    declare_topology,
-)
-from voxmill.config import Settings
-from voxmill.memqueue import MemoryBroker, MemoryConsumer, MemoryPublisher
-from voxmill.messages import EventMessage, TaskMessage
+from contract.messages import EventMessage, TaskMessage
+from contract.settings import Settings
+from messaging.consumer import Consumer
+from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
+from messaging.publisher import Publisher
+from messaging.topology import bind_event_queue, declare_topology
+from messaging.types import Delivery, Handler, Outcome, PublishError
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def synth(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VOXMILL_")}
     return subprocess.run(
-        [sys.executable, "-m", "voxmill.cli", "synth", "Same audio in both modes.", "-o", str(out)],
+        [sys.executable, "-m", "cli.main", "synth", "Same audio in both modes.", "-o", str(out)],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -55,10 +55,10 @@ def test_wrong_token_is_a_one_line_error(torchserve: object, tmp_path: Path) -> 
 
 
 def test_both_modes_give_identical_audio_without_noise(torchserve: object, tmp_path: Path) -> None:
-    from voxmill.config import Settings
-    from voxmill.local import InProcessSynthesizer
-    from voxmill.messages import SynthesisParams
-    from voxmill.tsclient import TorchServeSynthesizer
+    from contract.messages import SynthesisParams
+    from contract.settings import Settings
+    from synthesis.inprocess import InProcessSynthesizer
+    from synthesis.torchserve import TorchServeSynthesizer
 
     settings = Settings(
         torchserve_url=torchserve.inference_url,  # type: ignore[attr-defined]

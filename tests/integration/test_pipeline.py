@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from api.models import Conversion, Segment, SegmentStatus
-from voxmill.broker import Publisher
-from voxmill.config import Settings
-from voxmill.messages import ResultMessage, TaskMessage
+from contract.messages import ResultMessage, TaskMessage
+from contract.settings import Settings
+from messaging.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voxmill.config import Settings
+from contract.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq_restart]
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from api.models import Segment, SegmentStatus
-from voxmill import audio
-from voxmill.broker import topology_for
-from voxmill.config import Settings
-from voxmill.messages import TaskMessage
+from audio import codecs as audio
+from contract.messages import TaskMessage
+from contract.settings import Settings
+from messaging.topology import topology_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """POST /v1/audio/speech against a real TorchServe serving model-store/joe.mar.
 
 The app is assembled from the speech and ops routers with the distributed mode's synthesizer
-(:class:`voxmill.tsclient.TorchServeSynthesizer`, token read from TorchServe's key file).
+(:class:`synthesis.torchserve.TorchServeSynthesizer`, token read from TorchServe's key file).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech
 from api.routes.ops import install_metrics
-from voxmill.config import Mode, Settings
-from voxmill.torchserve_local import LocalTorchServe
-from voxmill.tsclient import TorchServeSynthesizer
+from contract.settings import Mode, Settings
+from devtools.torchserve_local import LocalTorchServe
+from synthesis.torchserve import TorchServeSynthesizer
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxmill.broker import Publisher
-from voxmill.config import Settings
-from voxmill.messages import ResultMessage, SynthesisParams, TaskMessage
-from voxmill.synthesis import Audio, PermanentSynthesisError, TransientSynthesisError
+from contract.messages import ResultMessage, SynthesisParams, TaskMessage
+from contract.settings import Settings
+from messaging.publisher import Publisher
+from synthesis.base import Audio, PermanentSynthesisError, TransientSynthesisError
 from worker.main import run_worker
 
 pytestmark = pytest.mark.integration

@@ -37,7 +37,7 @@ def test_an_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
 def test_migrate_cli_uses_the_configured_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from voxmill.config import get_settings
+    from contract.settings import get_settings
 
     db = tmp_path / "sub" / "cli.db"
     monkeypatch.setenv("VOXMILL_DATABASE_URL", f"sqlite:///{db}")

@@ -17,9 +17,9 @@ import uvicorn
 
 from api.events import RESYNC, EventHub
 from api.main import create_app
-from voxmill.config import Settings
-from voxmill.messages import EventMessage, SynthesisParams
-from voxmill.synthesis import Audio
+from contract.messages import EventMessage, SynthesisParams
+from contract.settings import Settings
+from synthesis.base import Audio
 
 
 def event(project_id: int, n: int = 0) -> EventMessage:

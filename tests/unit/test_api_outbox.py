@@ -15,11 +15,11 @@ from api import crud
 from api.db import make_engine, make_session_factory, migrate
 from api.models import OutboxMessage, Project, Segment, SegmentStatus
 from api.outbox import OutboxRelay
-from api.splitter import split_document
-from voxmill.broker_types import PublishError, Topology
-from voxmill.config import Settings
-from voxmill.memqueue import MemoryBroker, MemoryPublisher
-from voxmill.messages import TaskMessage
+from contract.messages import TaskMessage
+from contract.settings import Settings
+from messaging.memory import MemoryBroker, MemoryPublisher
+from messaging.types import PublishError, Topology
+from text_processing.splitter import split_document
 
 TEXT = "First sentence here. Second one here.\n\nA new paragraph."
 

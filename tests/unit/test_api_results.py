@@ -19,9 +19,9 @@ from api import crud
 from api.db import make_engine, make_session_factory, migrate
 from api.models import Conversion, OutboxMessage, Segment, SegmentStatus
 from api.results import AppliedResult, apply_result, make_result_handler
-from api.splitter import split_document
-from voxmill.broker_types import Delivery, Outcome
-from voxmill.messages import ResultMessage, TaskMessage
+from contract.messages import ResultMessage, TaskMessage
+from messaging.types import Delivery, Outcome
+from text_processing.splitter import split_document
 
 RATE = 22050
 

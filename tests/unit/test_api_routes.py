@@ -20,11 +20,11 @@ from api import crud
 from api.db import make_engine, make_session_factory, migrate
 from api.main import create_app
 from api.models import OutboxMessage
-from api.splitter import split_document
-from voxmill import audio
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import Audio, PermanentSynthesisError
+from audio import codecs as audio
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import Audio, PermanentSynthesisError
+from text_processing.splitter import split_document
 
 RATE = 22050
 BOOK = """# Chapter One

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxmill import audio
+from audio import codecs as audio
 
 RATE = 22050  # the joe voice's rate
 # MP3 encoders pad the start (and Vorbis may round the end); a few tens of ms is inaudible.

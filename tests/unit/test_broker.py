@@ -7,18 +7,11 @@ from typing import Any
 
 import pytest
 
-from voxmill.broker import (
-    RESULTS_DELIVERY_LIMIT,
-    Consumer,
-    Outcome,
-    Publisher,
-    PublishError,
-    connection_parameters,
-    declare_topology,
-    topology_for,
-)
-from voxmill.broker_types import backoff_delay
-from voxmill.config import Settings
+from contract.settings import Settings
+from messaging.consumer import Consumer
+from messaging.publisher import Publisher
+from messaging.topology import connection_parameters, declare_topology, topology_for
+from messaging.types import RESULTS_DELIVERY_LIMIT, Outcome, PublishError, backoff_delay
 
 
 class RecordingChannel:

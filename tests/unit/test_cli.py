@@ -17,7 +17,7 @@ def voxmill(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedPro
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VOXMILL_")}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "voxmill.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=cwd,
         env=clean,
         capture_output=True,

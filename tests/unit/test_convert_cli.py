@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from voxmill import convert
-from voxmill.cli import main as voxmill_main
-from voxmill.convert import ProgressLine, cli, serving
+from cli import convert
+from cli.convert import ProgressLine, cli, serving
+from cli.main import main as voxmill_main
 
 AUDIO = b"RIFF fake audio bytes"
 
@@ -341,7 +341,7 @@ def test_no_progress_line_off_a_terminal() -> None:
 def test_embedded_conversion_with_the_real_voice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from voxmill.config import get_settings
+    from contract.settings import get_settings
 
     joe_mar = Path(__file__).resolve().parents[2] / "model-store" / "joe.mar"
     if not joe_mar.is_file():  # `make unit` does not build it; `make test` does

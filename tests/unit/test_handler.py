@@ -12,7 +12,7 @@ import pytest
 
 from handlers.local_context import LocalContext
 from handlers.voxmill_handler import VoxmillHandler
-from voxmill.local import extract_mar
+from synthesis.inprocess import extract_mar
 
 RATE = 22050
 TEXTS = [

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.messages import SynthesisParams
 from handlers.backends.base import VoiceParams
 from handlers.backends.hf_vits import HfVitsBackend
 from handlers.local_context import LocalContext
 from handlers.voices import load_backend
 from handlers.voxmill_handler import VoxmillHandler
-from voxmill.local import InProcessSynthesizer
-from voxmill.marbuild import BuildError, build, stage_transformers
-from voxmill.messages import SynthesisParams
+from synthesis.inprocess import InProcessSynthesizer
+from voices.marbuild import BuildError, build, stage_transformers
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from voxmill.broker_types import Delivery, Outcome, PublishError
-from voxmill.config import Settings
-from voxmill.memqueue import MemoryBroker, MemoryConsumer, MemoryPublisher
-from voxmill.messages import EventMessage
+from contract.messages import EventMessage
+from contract.settings import Settings
+from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
+from messaging.types import Delivery, Outcome, PublishError
 
 TIMEOUT = 5.0
 

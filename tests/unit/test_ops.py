@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.routes import ops, speech
 from api.routes.ops import install_metrics
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import Audio
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import Audio
 
 
 class ToneSynth:

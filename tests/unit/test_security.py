@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech
 from api.security import key_matches, require_api_key
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import Audio
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import Audio
 
 KEYS = ["first-key-0123456789", "second-key-9876543210"]
 

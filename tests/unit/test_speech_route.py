@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from api.routes import ops, speech
 from api.routes.ops import install_metrics
 from api.routes.speech import mp3_stream_part
-from voxmill.audio import pause_samples
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import (
+from audio.codecs import pause_samples
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import (
     Audio,
     PermanentSynthesisError,
     TransientSynthesisError,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.chunking import split_for_synthesis
-from handlers.textnorm import normalize, number_to_words, ordinal_to_words, year_to_words
+from text_processing.chunking import split_for_synthesis
+from text_processing.normalize import normalize, number_to_words, ordinal_to_words, year_to_words
 
 NORMALIZE_CASES = [
     # The example from the spec, end to end.

@@ -18,7 +18,7 @@ import anyio
 import httpx
 import pytest
 
-from voxmill.ts_gateway import GatewaySettings, create_app
+from gateway.app import GatewaySettings, create_app
 
 pytestmark = pytest.mark.anyio
 TOKEN = "s3cret-gateway-token-0123456789"

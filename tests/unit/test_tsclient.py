@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import PermanentSynthesisError, TransientSynthesisError, UnknownVoiceError
-from voxmill.tsclient import TorchServeSynthesizer, decode_wav
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import PermanentSynthesisError, TransientSynthesisError, UnknownVoiceError
+from synthesis.torchserve import TorchServeSynthesizer, decode_wav
 
 RATE = 22050
 SAMPLES = (np.arange(2205) % 200 - 100).astype(np.int16) * 50

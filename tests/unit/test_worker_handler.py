@@ -10,11 +10,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from voxmill.broker_types import Delivery, Outcome, PublishError
-from voxmill.config import Settings
-from voxmill.memqueue import MemoryBroker, MemoryConsumer, MemoryPublisher
-from voxmill.messages import ResultMessage, SynthesisParams, TaskMessage
-from voxmill.synthesis import Audio, PermanentSynthesisError, TransientSynthesisError
+from contract.messages import ResultMessage, SynthesisParams, TaskMessage
+from contract.settings import Settings
+from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
+from messaging.types import Delivery, Outcome, PublishError
+from synthesis.base import Audio, PermanentSynthesisError, TransientSynthesisError
 from worker.health import HealthServer
 from worker.main import make_task_handler
 

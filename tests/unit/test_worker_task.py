@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxmill.messages import ResultMessage, SynthesisParams, TaskMessage
-from voxmill.synthesis import (
+from contract.messages import ResultMessage, SynthesisParams, TaskMessage
+from synthesis.base import (
     Audio,
     PermanentSynthesisError,
     TransientSynthesisError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from api.splitter import DocFormat
+from text_processing.splitter import DocFormat
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
-from voxmill.broker_types import RESULTS_DELIVERY_LIMIT, Topology
-from voxmill.config import Settings
+from contract.settings import Settings
+from messaging.types import RESULTS_DELIVERY_LIMIT, Topology
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
 
-from voxmill.broker_topology import bind_event_queue, connection_parameters, declare_topology
-from voxmill.broker_types import BrokerError, Delivery, Handler, Outcome, backoff_delay
-from voxmill.config import Settings
+from contract.settings import Settings
+from messaging.topology import bind_event_queue, connection_parameters, declare_topology
+from messaging.types import BrokerError, Delivery, Handler, Outcome, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class _Session:
 class Consumer:
     """Consume one queue with manual acks, a thread pool and automatic reconnection.
 
-    The handler gets a :class:`~voxmill.broker_types.Delivery` and returns an
-    :class:`~voxmill.broker_types.Outcome`; the message is acked (or nacked) only after it returns,
+    The handler gets a :class:`~messaging.types.Delivery` and returns an
+    :class:`~messaging.types.Outcome`; the message is acked (or nacked) only after it returns,
     so a crash mid-task leaves the message to be redelivered. A handler that raises is logged and
     its message requeued (the queue's delivery limit stops a message that crashes every time).
 

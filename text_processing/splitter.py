@@ -1,8 +1,8 @@
 """Split an uploaded document into chapters → blocks (paragraphs) → segments (sentences).
 
 Pure functions, no database: :func:`split_document` turns a document's text (decoded from the
-upload by :func:`api.upload.decode_upload`) into the tree the API stores, one :class:`SegmentSpec`
-per sentence to synthesize.
+upload by :func:`text_processing.formats.decode_upload`) into the tree the API stores, one
+:class:`SegmentSpec` per sentence to synthesize.
 
 Every segment keeps ``start``/``end`` character offsets into the text it was split from, so
 ``text[start:end]`` is the sentence as written (Markdown markup included) while ``SegmentSpec.text``

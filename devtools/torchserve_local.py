@@ -221,8 +221,8 @@ def _alive(pid: int) -> bool:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """``python -m voxmill.torchserve_local start|stop``."""
-    parser = argparse.ArgumentParser(prog="voxmill.torchserve_local")
+    """``python -m devtools.torchserve_local start|stop``."""
+    parser = argparse.ArgumentParser(prog="devtools.torchserve_local")
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("--workdir", default=".run/torchserve")
     parser.add_argument("--model-store", default="model-store")

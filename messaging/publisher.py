@@ -1,19 +1,9 @@
-"""RabbitMQ done properly: the topology, a confirming publisher and a threaded consumer.
+"""A confirming RabbitMQ publisher: persistent messages, publisher confirms, ``mandatory``;
+reconnects with back-off; thread-safe.
 
-Import everything queue-related from here::
-
-    from voxmill.broker import Consumer, Delivery, Outcome, Publisher, declare_topology
-
-- :func:`declare_topology` — durable quorum queues ``<prefix>.tasks`` and ``<prefix>.results``
-  with an explicit ``x-delivery-limit`` and a dead-letter exchange to ``<prefix>.tasks.dead`` /
-  ``<prefix>.results.dead``, and the ``<prefix>.events`` fan-out exchange.
-- :class:`Publisher` — publisher confirms, persistent messages, ``mandatory``; reconnects with
-  back-off; thread-safe.
-- :class:`Consumer` (in :mod:`voxmill.broker_consumer`) — owns its connection in one thread, runs
-  handlers in a thread pool so heartbeats continue during inference, acks only after the handler
-  returned.
-
-:mod:`voxmill.memqueue` offers the same interface in-process for the embedded mode.
+The rest of the RabbitMQ layer sits beside it: :mod:`messaging.topology` declares the queues,
+:mod:`messaging.consumer` consumes them, and :mod:`messaging.memory` offers the same interface
+in-process for the embedded mode.
 """
 
 from __future__ import annotations
@@ -26,47 +16,9 @@ import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
 
-from voxmill.broker_consumer import Consumer
-from voxmill.broker_topology import (
-    bind_event_queue,
-    connection_parameters,
-    declare_topology,
-    delete_topology,
-    topology_for,
-)
-from voxmill.broker_types import (
-    RESULTS_DELIVERY_LIMIT,
-    BrokerError,
-    Delivery,
-    Handler,
-    MessageConsumer,
-    MessagePublisher,
-    Outcome,
-    PublishError,
-    Topology,
-    TypedPublishMixin,
-    backoff_delay,
-)
-from voxmill.config import Settings
-
-__all__ = [
-    "RESULTS_DELIVERY_LIMIT",
-    "BrokerError",
-    "Consumer",
-    "Delivery",
-    "Handler",
-    "MessageConsumer",
-    "MessagePublisher",
-    "Outcome",
-    "PublishError",
-    "Publisher",
-    "Topology",
-    "bind_event_queue",
-    "connection_parameters",
-    "declare_topology",
-    "delete_topology",
-    "topology_for",
-]
+from contract.settings import Settings
+from messaging.topology import connection_parameters, declare_topology, topology_for
+from messaging.types import PublishError, TypedPublishMixin, backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ def read_document(path: Path) -> bytes:
         ConvertError: The file is missing, unreadable, empty, binary, not UTF-8 or of a type the
             API does not take.
     """
-    from api.upload import UploadError, decode_upload
+    from text_processing.formats import UploadError, decode_upload
 
     if not path.exists():
         raise ConvertError(f"{path}: no such file")
@@ -349,7 +349,7 @@ def embedded_api(api_key: str | None) -> Iterator[httpx.Client]:
     """Run the embedded app (SQLite, in-process queue and voices) in this process for the length
     of the conversion; a client for it."""
     from api.main import create_app
-    from voxmill.config import Mode, get_settings
+    from contract.settings import Mode, get_settings
 
     settings = get_settings()
     if settings.mode is not Mode.EMBEDDED:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from voxmill.config import Settings, get_settings
+from contract.settings import Settings, get_settings
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -24,18 +24,18 @@ class CliError(Exception):
 
 def _synthesizer(settings: Settings) -> object:
     if settings.torchserve_url or settings.voice_routes:
-        from voxmill.tsclient import TorchServeSynthesizer
+        from synthesis.torchserve import TorchServeSynthesizer
 
         return TorchServeSynthesizer(settings)
-    from voxmill.local import InProcessSynthesizer
+    from synthesis.inprocess import InProcessSynthesizer
 
     return InProcessSynthesizer(settings.model_store, settings.data_dir)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``voxmill synth TEXT -o FILE``."""
-    from voxmill.audio import encode
-    from voxmill.messages import SynthesisParams
+    from audio.codecs import encode
+    from contract.messages import SynthesisParams
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
@@ -61,7 +61,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_build_mar(args: argparse.Namespace) -> int:
     """``voxmill build-mar``: a voice on disk to ``<name>.mar``."""
-    from voxmill.marbuild import build
+    from voices.marbuild import build
 
     store = Path(args.output_dir)
     if args.piper_default:
@@ -102,8 +102,8 @@ DELEGATED = {
     "api": ("api.main", "cli", "run the API and web UI"),
     "worker": ("worker.main", "cli", "run a conversion worker"),
     "migrate": ("api.db", "migrate_cli", "apply database migrations"),
-    "convert": ("voxmill.convert", "cli", "convert a document to one audio file"),
-    "ts-gateway": ("voxmill.ts_gateway", "cli", "authenticating gateway for TorchServe"),
+    "convert": ("cli.convert", "cli", "convert a document to one audio file"),
+    "ts-gateway": ("gateway.app", "cli", "authenticating gateway for TorchServe"),
 }
 
 
@@ -148,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``voxmill`` console script."""
     from handlers.speech import RequestError
-    from voxmill.marbuild import BuildError
-    from voxmill.synthesis import SynthesisError
+    from synthesis.base import SynthesisError
+    from voices.marbuild import BuildError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:

@@ -12,21 +12,19 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from voxmill.broker import (
-    Consumer,
-    Publisher,
-    topology_for,
-)
-from voxmill.broker_types import (
+from contract.messages import EventMessage, MessageError
+from contract.settings import Settings
+from messaging.consumer import Consumer
+from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
+from messaging.publisher import Publisher
+from messaging.topology import topology_for
+from messaging.types import (
     Delivery,
     Handler,
     MessagePublisher,
     Outcome,
     Topology,
 )
-from voxmill.config import Settings
-from voxmill.memqueue import MemoryBroker, MemoryConsumer, MemoryPublisher
-from voxmill.messages import EventMessage, MessageError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,7 @@ def _parse_event(body: bytes) -> EventMessage | None:
 
 
 class RabbitTransport:
-    """RabbitMQ, through :mod:`voxmill.broker`."""
+    """RabbitMQ, through :mod:`messaging.publisher`."""
 
     durable = True
 
@@ -98,11 +96,11 @@ class RabbitTransport:
         self.topology = topology_for(settings)
 
     def publisher(self, name: str) -> MessagePublisher:
-        """A :class:`voxmill.broker.Publisher`."""
+        """A :class:`messaging.publisher.Publisher`."""
         return Publisher(self.settings, name=name)
 
     def consumer(self, queue: str, handler: Handler, *, concurrency: int, name: str) -> Service:
-        """A :class:`voxmill.broker.Consumer`."""
+        """A :class:`messaging.publisher.Consumer`."""
         return Consumer(self.settings, queue, handler, concurrency=concurrency, name=name)
 
     def event_listener(self, on_event: EventCallback) -> Service:
@@ -115,7 +113,7 @@ class RabbitTransport:
 
 
 class MemoryTransport:
-    """The in-process stand-in (:mod:`voxmill.memqueue`) for the embedded mode and tests."""
+    """The in-process stand-in (:mod:`messaging.memory`) for the embedded mode and tests."""
 
     durable = False
 
@@ -124,11 +122,11 @@ class MemoryTransport:
         self.topology = self.broker.topology
 
     def publisher(self, name: str) -> MessagePublisher:
-        """A :class:`voxmill.memqueue.MemoryPublisher`."""
+        """A :class:`messaging.memory.MemoryPublisher`."""
         return MemoryPublisher(self.broker)
 
     def consumer(self, queue: str, handler: Handler, *, concurrency: int, name: str) -> Service:
-        """A :class:`voxmill.memqueue.MemoryConsumer`."""
+        """A :class:`messaging.memory.MemoryConsumer`."""
         return MemoryConsumer(self.broker, queue, handler, concurrency=concurrency)
 
     def event_listener(self, on_event: EventCallback) -> Service:

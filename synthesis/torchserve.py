@@ -1,4 +1,4 @@
-"""The :class:`~voxmill.synthesis.Synthesizer` that calls TorchServe over HTTP."""
+"""The :class:`~synthesis.base.Synthesizer` that calls TorchServe over HTTP."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-from voxmill.config import Settings
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import (
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import (
     Audio,
     PermanentSynthesisError,
     TransientSynthesisError,
@@ -81,7 +81,7 @@ class TorchServeSynthesizer:
 
     ``POST {base}/predictions/{voice}`` where the base URL comes from ``Settings.torchserve_for``
     (``VOXMILL_VOICE_ROUTES``, else ``VOXMILL_TORCHSERVE_URL``). Errors map onto the
-    :mod:`voxmill.synthesis` classes so callers know whether to retry.
+    :mod:`synthesis.base` classes so callers know whether to retry.
 
     Args:
         settings: URLs, routes, token (or key file) and timeout.

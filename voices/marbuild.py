@@ -1,12 +1,13 @@
 """Turn a voice on disk into a TorchServe ``.mar`` (``voxmill build-mar``).
 
 A voice is staged as a directory with ``voice.json`` (see :mod:`handlers.voices`) next to a copy
-of the ``handlers`` package, so the archive is self-contained: TorchServe needs nothing of Voxmill
-installed beyond the handler's third-party dependencies.
+of the packages the handler runs on (:data:`HANDLER_PACKAGES`), so the archive is self-contained:
+TorchServe needs nothing of Voxmill installed beyond their third-party dependencies.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 import subprocess
@@ -14,12 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import handlers
 from handlers.voices import VoiceManifest
 
 logger = logging.getLogger(__name__)
 
 HANDLER_FILE = "voxmill_handler.py"
+# What the handler imports of ours: it and the leaf packages below it (docs/architecture.md).
+HANDLER_PACKAGES = ("handlers", "text_processing", "audio", "contract")
 VERSION = "1.0"
 
 
@@ -59,14 +61,16 @@ def stage_transformers(name: str, model_dir: Path, dest: Path) -> None:
     VoiceManifest(name, "transformers", {"path": "hf"}).write(dest)
 
 
-def _copy_handler_package(dest: Path) -> None:
-    source = Path(handlers.__file__).parent
-    shutil.copytree(
-        source,
-        dest / "handlers",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        dirs_exist_ok=True,
-    )
+def _copy_handler_packages(dest: Path) -> None:
+    for name in HANDLER_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, f"package {name} is not installed"
+        shutil.copytree(
+            Path(spec.origin).parent,
+            dest / name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            dirs_exist_ok=True,
+        )
 
 
 def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) -> Path:
@@ -87,7 +91,7 @@ def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) ->
     with tempfile.TemporaryDirectory(prefix="voxmill-mar-") as tmp:
         extra = Path(tmp) / "extra"
         shutil.copytree(voice_dir, extra)
-        _copy_handler_package(extra)
+        _copy_handler_packages(extra)
         command = [
             sys.executable,
             "-m",

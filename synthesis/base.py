@@ -1,7 +1,7 @@
 """The one interface every caller of a voice uses: the worker, the REST endpoint and the CLI.
 
-Two implementations: :class:`voxmill.tsclient.TorchServeSynthesizer` (HTTP to TorchServe, the
-distributed mode) and :class:`voxmill.local.InProcessSynthesizer` (the handler loaded in this
+Two implementations: :class:`synthesis.torchserve.TorchServeSynthesizer` (HTTP to TorchServe, the
+distributed mode) and :class:`synthesis.inprocess.InProcessSynthesizer` (the handler loaded in this
 process, the embedded mode). Both return the same audio for the same text.
 """
 
@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voxmill.messages import SynthesisParams
+from contract.messages import SynthesisParams
 
 
 class SynthesisError(Exception):

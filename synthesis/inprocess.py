@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from contract.messages import SynthesisParams
 from handlers.local_context import LocalContext
 from handlers.speech import RequestError, SpeechRequest, to_int16
 from handlers.voxmill_handler import VoxmillHandler
-from voxmill.messages import SynthesisParams
-from voxmill.synthesis import Audio, PermanentSynthesisError, UnknownVoiceError
+from synthesis.base import Audio, PermanentSynthesisError, UnknownVoiceError
 
 logger = logging.getLogger(__name__)
 

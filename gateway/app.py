@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from voxmill.config import PLACEHOLDER_SECRETS
+from contract.settings import PLACEHOLDER_SECRETS
 
 logger = logging.getLogger(__name__)
 

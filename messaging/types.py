@@ -1,5 +1,5 @@
-"""Transport-neutral pieces of the queue layer, shared by RabbitMQ (:mod:`voxmill.broker`) and the
-in-process stand-in (:mod:`voxmill.memqueue`).
+"""Transport-neutral pieces of the queue layer, shared by RabbitMQ (:mod:`messaging.publisher`,
+:mod:`messaging.consumer`) and the in-process stand-in (:mod:`messaging.memory`).
 
 Nothing here imports pika, so the embedded mode and unit tests can use the same handler functions
 and publisher interface without a broker.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from voxmill.messages import EventMessage, ResultMessage, TaskMessage
+from contract.messages import EventMessage, ResultMessage, TaskMessage
 
 # Results are small and the API's consumer is idempotent; a result it cannot store after this many
 # deliveries (for example a segment deleted meanwhile) goes to the results dead-letter queue.

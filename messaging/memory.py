@@ -1,9 +1,9 @@
 """An in-process stand-in for RabbitMQ, for the embedded mode (one process, no broker).
 
-Same interface as :mod:`voxmill.broker` where it matters: :class:`MemoryPublisher` is a
-:class:`~voxmill.broker_types.MessagePublisher` with ``publish_task`` / ``publish_result`` /
+Same interface as :mod:`messaging.publisher` where it matters: :class:`MemoryPublisher` is a
+:class:`~messaging.types.MessagePublisher` with ``publish_task`` / ``publish_result`` /
 ``publish_event``, :class:`MemoryConsumer` runs the same handler functions as
-:class:`voxmill.broker.Consumer` and settles with the same :class:`~voxmill.broker_types.Outcome`.
+:class:`messaging.publisher.Consumer` and settles with the same :class:`~messaging.types.Outcome`.
 The semantics follow RabbitMQ's quorum queues: a requeued message's delivery count grows, and past
 the delivery limit (or when rejected) it moves to the dead-letter queue. Nothing is persisted: a
 process restart loses queued messages, which the embedded mode re-creates from its database.
@@ -17,7 +17,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from voxmill.broker_types import (
+from contract.settings import Settings
+from messaging.types import (
     RESULTS_DELIVERY_LIMIT,
     Delivery,
     Handler,
@@ -26,7 +27,6 @@ from voxmill.broker_types import (
     Topology,
     TypedPublishMixin,
 )
-from voxmill.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class MemoryBroker:
 
 
 class MemoryPublisher(TypedPublishMixin):
-    """The in-process counterpart of :class:`voxmill.broker.Publisher`."""
+    """The in-process counterpart of :class:`messaging.publisher.Publisher`."""
 
     def __init__(self, broker: MemoryBroker) -> None:
         self.topology = broker.topology
@@ -204,7 +204,7 @@ class MemoryPublisher(TypedPublishMixin):
 
 
 class MemoryConsumer:
-    """The in-process counterpart of :class:`voxmill.broker.Consumer`: handlers run in a thread
+    """The in-process counterpart of :class:`messaging.publisher.Consumer`: handlers run in a thread
     pool of ``concurrency`` threads and their outcome settles the message.
 
     Args:

@@ -2,14 +2,14 @@
 
 Breaks at sentence ends first, then at clause punctuation, then between words; the periods of
 "Dr. Smith", "3.50" or "e.g." are not sentence ends (the abbreviation tables are the text front
-end's, :mod:`handlers.textnorm`).
+end's, :mod:`text_processing.normalize`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from handlers.textnorm import _PLACE_OR_TITLE, _TITLES
+from text_processing.normalize import _PLACE_OR_TITLE, _TITLES
 
 _CLOSERS = "\"')]}”’»"
 _OPENERS = "\"'([{“‘«"
