@@ -153,24 +153,10 @@ def close_connections(rabbitmqctl: Callable[..., str]) -> Callable[[str], int]:
 # served by uvicorn in a thread, worker processes, and a stub TorchServe for tests that need to
 # control timing or failures.
 
-RABBITMQ_RESTART = "rabbitmq_restart"
 PG_ADMIN_URL = os.environ.get(
     "VOXMILL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{RABBITMQ_RESTART}: stops and starts the shared RabbitMQ app; runs last, alone",
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Restarting RabbitMQ disturbs every test that talks to it at the time: run those tests after
-    # all others (a stable sort keeps the rest in order).
-    items.sort(key=lambda item: item.get_closest_marker(RABBITMQ_RESTART) is not None)
 
 
 @pytest.fixture(scope="session")

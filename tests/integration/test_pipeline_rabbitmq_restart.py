@@ -3,7 +3,7 @@ lost and nothing is counted twice.
 
 This stops and starts the shared RabbitMQ application (``rabbitmqctl stop_app`` / ``start_app``,
 not the whole service), which disturbs anything else using the broker at that moment: the test
-is marked ``rabbitmq_restart`` so that it runs after every other test, and must not run beside
+is marked ``service_restart`` so that it runs after every other test, and must not run beside
 another test session.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 from contract.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq_restart]
+pytestmark = [pytest.mark.integration, pytest.mark.service_restart]
 
 TIMEOUT = 120.0
 
