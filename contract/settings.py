@@ -22,6 +22,16 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_SEGMENTS_PER_DOCUMENT = 20_000
 MAX_SPEECH_INPUT_CHARS = 4_096
 MAX_HANDLER_TEXT_CHARS = 2_000
+# Documents (text_processing.limits.DocumentLimits; README "Limits").
+MAX_NESTING_DEPTH = 16
+MAX_SEGMENT_CHARS = 400
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 5_000
+MAX_PDF_PAGES = 2_000
+PARSE_TIMEOUT_S = 30.0
+PARSE_MEMORY_BYTES = 1024 * 1024 * 1024
+PARSE_WORKERS = 2
+MAX_LEXICON_ENTRIES = 5_000
 
 
 class Mode(StrEnum):
@@ -73,6 +83,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
     max_speech_chars: int = MAX_SPEECH_INPUT_CHARS
+    # Documents: parsed in a pool of worker processes, each document under a deadline and each
+    # process under an address-space limit (killed and replaced when it overruns).
+    max_nesting_depth: int = MAX_NESTING_DEPTH
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES
+    max_archive_members: int = MAX_ARCHIVE_MEMBERS
+    max_pdf_pages: int = MAX_PDF_PAGES
+    parse_timeout_s: float = PARSE_TIMEOUT_S
+    parse_memory_bytes: int = PARSE_MEMORY_BYTES
+    parse_workers: int = PARSE_WORKERS
+    max_lexicon_entries: int = MAX_LEXICON_ENTRIES
 
     # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
     # a commit in this process wakes it at once.

@@ -1,0 +1,48 @@
+"""What one document may cost: the limits checked while it is read and split.
+
+The defaults are the constants of :mod:`contract.settings` (the one place limits live); the API
+builds a :class:`DocumentLimits` from its settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contract.settings import (
+    MAX_ARCHIVE_MEMBERS,
+    MAX_NESTING_DEPTH,
+    MAX_PDF_PAGES,
+    MAX_SEGMENT_CHARS,
+    MAX_SEGMENTS_PER_DOCUMENT,
+    MAX_UNPACKED_BYTES,
+    MAX_UPLOAD_BYTES,
+    PARSE_MEMORY_BYTES,
+    PARSE_TIMEOUT_S,
+)
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Limits for one document.
+
+    Attributes:
+        max_bytes: The largest upload (bytes as received).
+        max_segments: The most sentences a document may have.
+        max_depth: The deepest nesting of lists, quotes or sections.
+        max_segment_chars: Longer sentences are cut at clauses, then at spaces.
+        max_unpacked_bytes: The most an archive (EPUB, DOCX) may unpack to: a zip bomb stops here.
+        max_archive_members: The most files an archive may hold.
+        max_pdf_pages: The most pages of a PDF.
+        timeout_s: Wall-clock time one document may take to read and split.
+        memory_bytes: Address space of the process that reads it.
+    """
+
+    max_bytes: int = MAX_UPLOAD_BYTES
+    max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
+    max_depth: int = MAX_NESTING_DEPTH
+    max_segment_chars: int = MAX_SEGMENT_CHARS
+    max_unpacked_bytes: int = MAX_UNPACKED_BYTES
+    max_archive_members: int = MAX_ARCHIVE_MEMBERS
+    max_pdf_pages: int = MAX_PDF_PAGES
+    timeout_s: float = PARSE_TIMEOUT_S
+    memory_bytes: int = PARSE_MEMORY_BYTES
