@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api.routes import chapters, conversions, documents, events, projects, segments
+from api.routes import chapters, conversions, documents, events, lexicon, projects, segments
 from api.runtime import Runtime
 from api.security import require_api_key
 from api.ui import mount_ui
@@ -33,7 +33,7 @@ from synthesis.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
-API_ROUTERS = (projects, documents, conversions, segments, chapters, events)
+API_ROUTERS = (projects, documents, lexicon, conversions, segments, chapters, events)
 
 
 def _optional_module(name: str) -> Any | None:

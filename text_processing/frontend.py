@@ -20,6 +20,7 @@ conversion without re-splitting the document.
 
 from __future__ import annotations
 
+from text_processing.chunking import pack, split_for_synthesis
 from text_processing.lexicon import Lexicon
 from text_processing.spoken import is_speakable, normalize
 from text_processing.ssml import Piece, has_markup, parse, render
@@ -82,3 +83,52 @@ def pieces(text: str, lexicon: Lexicon | None = None) -> list[Piece]:
             if is_speakable(words):
                 out.append(Piece("text", words, rate=piece.rate))
     return out
+
+
+def speech_input(text: str) -> list[str]:
+    """Text given to speak (``/v1/audio/speech``, ``voxmill synth``) → its sentences, with no
+    markup left to be read out: SSML is kept as SSML fragments (validated), Markdown markup
+    (``##``, ``**``, backticks, links) is removed, and a heading or list item becomes a sentence
+    of its own (ended with a period so the voice pauses there).
+
+    Raises:
+        text_processing.ssml.SsmlError: Invalid markup (says where).
+    """
+    if has_markup(text):
+        out: list[str] = []
+        current: list[Piece] = []
+        for piece in parse(text):
+            current.append(piece)
+            if piece.kind == "break" or (
+                piece.kind == "text" and piece.text.rstrip()[-1:] in ".!?"
+            ):
+                out.append(render(current).strip())
+                current = []
+        if current:
+            out.append(render(current).strip())
+        return [chunk for chunk in out if chunk]
+    from text_processing.structure import DocumentError, split_document
+
+    try:
+        chapters = split_document(text, fmt="markdown", spoken=lambda s: s)
+    except DocumentError:
+        return []
+    sentences = []
+    for chapter in chapters:
+        for block in chapter.blocks:
+            for segment in block.segments:
+                said = segment.text
+                sentences.append(said if said[-1:] in ".!?…:;,\"'”’)" else f"{said}.")
+    return sentences
+
+
+def speech_chunks(text: str, max_chars: int) -> list[str]:
+    """:func:`speech_input` packed into chunks of at most ``max_chars`` (SSML fragments are
+    never cut; a plain sentence longer than the limit is cut at clauses)."""
+    pieces: list[str] = []
+    for sentence in speech_input(text):
+        if has_markup(sentence) or len(sentence) <= max_chars:
+            pieces.append(sentence)
+        else:
+            pieces.extend(split_for_synthesis(sentence, max_chars))
+    return pack(pieces, max_chars)

@@ -73,7 +73,7 @@ def parse_document(
 def _limit_memory(memory_bytes: int) -> None:
     """Worker initializer: cap this process's address space."""
     try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     except (ValueError, OSError) as e:  # pragma: no cover - platforms without RLIMIT_AS

@@ -139,11 +139,14 @@ def read_pls(data: bytes, *, max_entries: int) -> list[Entry]:
                 alias = value
         if not graphemes or (phoneme is None and alias is None):
             raise LexiconError(
-                f"line {lexeme.sourceline}: a <lexeme> needs a <grapheme> and a <phoneme> or <alias>"
+                f"line {lexeme.sourceline}: a <lexeme> needs a <grapheme> and a <phoneme> "
+                "or <alias>"
             )
         for grapheme in graphemes:
             try:
-                entry = Entry(grapheme, phoneme=phoneme) if phoneme else Entry(grapheme, alias=alias)
+                entry = (
+                    Entry(grapheme, phoneme=phoneme) if phoneme else Entry(grapheme, alias=alias)
+                )
                 entries.append(entry.check())
             except LexiconError as e:
                 raise LexiconError(f"line {lexeme.sourceline}: {e}") from e

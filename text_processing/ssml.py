@@ -24,7 +24,14 @@ SSML_ELEMENTS = ("speak", "p", "s", "break", "say-as", "sub", "phoneme", "prosod
 SAY_AS = ("characters", "spell-out", "cardinal", "ordinal", "digits", "date", "time", "telephone")
 _MARKUP = re.compile(rf"</?(?:{'|'.join(SSML_ELEMENTS)})(?=[\s/>])")
 _DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.I)
-STRENGTH_MS = {"none": 0, "x-weak": 100, "weak": 200, "medium": 400, "strong": 700, "x-strong": 1200}
+STRENGTH_MS = {
+    "none": 0,
+    "x-weak": 100,
+    "weak": 200,
+    "medium": 400,
+    "strong": 700,
+    "x-strong": 1200,
+}
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.6}
 MAX_BREAK_MS = 10_000
 PARAGRAPH_BREAK_MS = 700
@@ -52,9 +59,7 @@ class Piece:
         """The handler request's piece object."""
         if self.kind == "break":
             return {"break_ms": self.ms}
-        body: dict[str, object] = (
-            {"ipa": self.ipa} if self.kind == "ipa" else {"text": self.text}
-        )
+        body: dict[str, object] = {"ipa": self.ipa} if self.kind == "ipa" else {"text": self.text}
         if self.rate != 1.0:
             body["rate"] = self.rate
         return body
@@ -140,17 +145,23 @@ def say_as(kind: str, text: str, where: str = "in the markup") -> str:
 
     text = text.strip()
     if kind in ("characters", "spell-out"):
-        return " ".join(numbers.DIGIT_NAMES[int(c)] if c.isdigit() else c for c in text if c.isalnum())
+        return " ".join(
+            numbers.DIGIT_NAMES[int(c)] if c.isdigit() else c for c in text if c.isalnum()
+        )
     if kind == "digits":
         return numbers.digits(text)
     if kind in ("cardinal", "ordinal"):
         plain = text.replace(",", "")
         if not plain.lstrip("-").isdigit() or len(plain) > numbers.MAX_CARDINAL_DIGITS:
-            raise SsmlError(f'{where}: <say-as interpret-as="{kind}"> needs a whole number, got {text!r}')
+            raise SsmlError(
+                f'{where}: <say-as interpret-as="{kind}"> needs a whole number, got {text!r}'
+            )
         return numbers.cardinal(int(plain)) if kind == "cardinal" else numbers.ordinal(int(plain))
     if kind in ("date", "time", "telephone"):
         return normalize(text)
-    raise SsmlError(f'{where}: <say-as interpret-as="{kind}"> is not supported; use one of {", ".join(SAY_AS)}')
+    raise SsmlError(
+        f'{where}: <say-as interpret-as="{kind}"> is not supported; use one of {", ".join(SAY_AS)}'
+    )
 
 
 def parse(text: str) -> list[Piece]:

@@ -24,7 +24,7 @@ from api.outbox import OutboxRelay
 from contract.messages import TaskMessage
 from contract.settings import Settings
 from messaging.publisher import Publisher
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 pytestmark = pytest.mark.integration
 

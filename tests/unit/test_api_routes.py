@@ -24,7 +24,7 @@ from audio import codecs as audio
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import Audio, PermanentSynthesisError
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 RATE = 22050
 BOOK = """# Chapter One

@@ -58,7 +58,9 @@ _LABELS = {
     "docx": "Word (.docx)",
     "pdf": "PDF",
 }
-_HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S)
+_HTML_START = re.compile(
+    rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,17 @@ def kind_of(filename: str | None, content_type: str | None, data: bytes) -> Kind
         if media not in UNKNOWN_TYPES:
             declared = CONTENT_TYPES.get(media)
             if declared is None:
-                raise UploadError(f"content type '{media}' is not supported; upload {ACCEPTED}", 415)
+                raise UploadError(
+                    f"content type '{media}' is not supported; upload {ACCEPTED}", 415
+                )
     found = sniff(data)
     if declared is None:
         if found in ("pdf", "epub", "docx", "html"):
             return found  # type: ignore[return-value]
         if found in ("zip", "ole"):
-            raise UploadError(f"the file is an archive or an old Office file; upload {ACCEPTED}", 415)
+            raise UploadError(
+                f"the file is an archive or an old Office file; upload {ACCEPTED}", 415
+            )
         return "text"
     expected = {"pdf": "pdf", "epub": "epub", "docx": "docx"}.get(declared)
     if expected and found != expected:
@@ -123,13 +129,21 @@ def kind_of(filename: str | None, content_type: str | None, data: bytes) -> Kind
             "zip": "a ZIP archive",
             "ole": "an old or password-protected Office file",
         }.get(found, _LABELS.get(found, found))
-        hint = " (Word files with a password are stored that way: remove it)" if found == "ole" else ""
+        hint = (
+            " (Word files with a password are stored that way: remove it)" if found == "ole" else ""
+        )
         raise UploadError(
             f"'{name or 'the upload'}' is named as {_LABELS[declared]} but its content is {what}"
             f"{hint}; upload the real file",
             415,
         )
-    if declared in ("text", "markdown", "ssml", "html") and found in ("pdf", "epub", "docx", "zip", "ole"):
+    if declared in ("text", "markdown", "ssml", "html") and found in (
+        "pdf",
+        "epub",
+        "docx",
+        "zip",
+        "ole",
+    ):
         raise UploadError(
             f"'{name or 'the upload'}' is named as {_LABELS[declared]} but its content is "
             f"{_LABELS.get(found, 'a binary file')}; give it its real extension",
@@ -173,7 +187,10 @@ def _ssml_document(text: str, limits: DocumentLimits) -> str:
     ]
     if not paragraphs:
         paragraphs = [inner(root)]
-    blocks = ["\n".join(" ".join(line.split()) for line in p.split("\n") if line.strip()) for p in paragraphs]
+    blocks = [
+        "\n".join(" ".join(line.split()) for line in p.split("\n") if line.strip())
+        for p in paragraphs
+    ]
     return "\n\n".join(b for b in blocks if b) + "\n"
 
 

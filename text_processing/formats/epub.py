@@ -25,10 +25,23 @@ from text_processing.limits import DocumentLimits
 log = logging.getLogger(__name__)
 
 _SKIP_TYPES = frozenset(
-    {"cover", "toc", "landmarks", "page-list", "copyright-page", "titlepage", "halftitlepage",
-     "imprint", "colophon", "loi", "lot"}
+    {
+        "cover",
+        "toc",
+        "landmarks",
+        "page-list",
+        "copyright-page",
+        "titlepage",
+        "halftitlepage",
+        "imprint",
+        "colophon",
+        "loi",
+        "lot",
+    }
 )
-_SKIP_NAMES = re.compile(r"(?:^|[/_.-])(?:cover|toc|nav|copyright|titlepage|colophon)(?:[/_.-]|$)", re.I)
+_SKIP_NAMES = re.compile(
+    r"(?:^|[/_.-])(?:cover|toc|nav|copyright|titlepage|colophon)(?:[/_.-]|$)", re.I
+)
 _EPUB_TYPE = re.compile(r"epub:type\s*=\s*[\"']([^\"']{1,200})[\"']", re.I)
 
 
@@ -58,7 +71,10 @@ def _skipped(book: Any, item: Any, html: str) -> str | None:
             return f"epub:type {' '.join(sorted(types & _SKIP_TYPES))}"
     for ref in getattr(book, "guide", []) or []:
         if ref.get("href", "").split("#")[0] == item.get_name() and ref.get("type") in (
-            "cover", "toc", "copyright-page", "title-page",
+            "cover",
+            "toc",
+            "copyright-page",
+            "title-page",
         ):
             return f"guide {ref.get('type')}"
     name = f"{item.get_name()} {item.get_id()}"

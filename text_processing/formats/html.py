@@ -22,10 +22,43 @@ _DROP = (
     "[role=navigation], [role=banner], [role=contentinfo], [role=complementary], sup.footnote-ref"
 )
 _BLOCKS = frozenset(
-    {"p", "div", "section", "article", "main", "body", "blockquote", "ul", "ol", "li", "table",
-     "h1", "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "figure", "figcaption", "hr", "br",
-     "tr", "td", "th", "thead", "tbody", "tfoot", "caption", "address", "center", "details",
-     "summary"}
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "body",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "dl",
+        "dt",
+        "dd",
+        "figure",
+        "figcaption",
+        "hr",
+        "br",
+        "tr",
+        "td",
+        "th",
+        "thead",
+        "tbody",
+        "tfoot",
+        "caption",
+        "address",
+        "center",
+        "details",
+        "summary",
+    }
 )
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
@@ -72,8 +105,9 @@ class _Walker:
             if tag in _HEADINGS:
                 self.flush(quote)
                 level = _HEADINGS[tag] + self.shift
-                self.out.heading(level if level <= 2 or self.shift == 0 else max(level, 3),
-                                 _inline_text(child))
+                self.out.heading(
+                    level if level <= 2 or self.shift == 0 else max(level, 3), _inline_text(child)
+                )
             elif tag in ("ul", "ol"):
                 self.flush(quote)
                 self.list(child, depth, tag == "ol", quote)
@@ -94,7 +128,9 @@ class _Walker:
                 self.walk(child, quote, depth, level + 1)
                 self.flush(quote)
             else:
-                self.walk(child, quote, depth, level + 1)  # inline element: its text joins the paragraph
+                self.walk(
+                    child, quote, depth, level + 1
+                )  # inline element: its text joins the paragraph
 
     def list(self, node: LexborNode, depth: int, ordered: bool, quote: int) -> None:
         number = 0

@@ -23,6 +23,7 @@ from text_processing.spoken import (
     money,
     ordinal,
     roman,
+    symbols,
     telephone,
     time,
 )
@@ -32,6 +33,7 @@ __all__ = ["PIPELINE", "is_speakable", "normalize"]
 
 PIPELINE: tuple[Rule, ...] = (
     *electronic.RULES,
+    *symbols.RULES,
     *abbreviation.RULES,
     *date.RULES,  # numeric and month-name dates, decades
     *time.RULES,
@@ -45,10 +47,12 @@ PIPELINE: tuple[Rule, ...] = (
     *decimal.RULES,
     *cardinal.RULES[1:],
     *measure.LATE_RULES,
+    *symbols.LATE_RULES,
     *abbreviation.INITIALISM_RULES,
 )
 
 _WHITESPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"[0-9]")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
 _CHARACTERS = str.maketrans({"−": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "‐": "-"})
 
@@ -80,8 +84,10 @@ def normalize(text: str) -> str:
         The spoken form.
     """
     text = _ascii_digits(text.translate(_CHARACTERS))
+    digits = _DIGIT.search(text) is not None  # no rule ever writes a digit
     for step in PIPELINE:
-        text = apply(step, text)
+        if digits or not step.needs_digit:
+            text = apply(step, text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return _WHITESPACE.sub(" ", text).strip()
 

@@ -1,5 +1,6 @@
 """Abbreviations and initialisms, read from the one table in
-:mod:`text_processing.tables.abbreviations` and the word lists in :mod:`text_processing.tables.words`.
+:mod:`text_processing.tables.abbreviations` and the word lists in
+:mod:`text_processing.tables.words`.
 
 "Dr. Smith" → "Doctor Smith", "Elm St." → "Elm Street", "Fri., Jun. 5" → "Friday, June 5",
 "pp. 12" → "pages 12", "U.S." → "U S", "FBI" → "F B I", "e.g." → "for example".
@@ -18,7 +19,7 @@ from text_processing.tables.abbreviations import (
 from text_processing.tables.words import ACRONYMS, INITIALISMS
 
 _DIGIT_AFTER = re.compile(r"\s?[0-9]")
-_NUMBERISH_AFTER = re.compile(r"\s?(?:[0-9]|[IVXLC]+\b)")
+_NUMBERISH_AFTER = re.compile(r"\s?(?:[0-9]|[IVXLC]{2,}\b|[VX]\b)")
 _CALENDAR_AFTER = re.compile(r"\s?(?:[0-9]|,)")
 _NAME_AFTER = re.compile(r"\s+[A-Z]")
 _VOWELS = re.compile("[AEIOUY]")
@@ -30,20 +31,20 @@ def _word(match: re.Match[str]) -> str:
     row = ABBREVIATIONS[key]
     after = match.end()
     text = match.string
-    if row.kind == "number" or row.needs_digit:
-        if not _NUMBERISH_AFTER.match(text, after):
-            return match[0]
-    if row.kind in ("day", "month") and key in AMBIGUOUS_CALENDAR:
-        if not _CALENDAR_AFTER.match(text, after):
-            return match[0]
+    if (row.kind == "number" or row.needs_digit) and not _NUMBERISH_AFTER.match(text, after):
+        return match[0]
+    ambiguous = row.kind in ("day", "month") and key in AMBIGUOUS_CALENDAR
+    if ambiguous and not _CALENDAR_AFTER.match(text, after):
+        return match[0]
     if row.before_digit and _DIGIT_AFTER.match(text, after):
         return row.before_digit
     if key in _PLACE:
         # "Elm St." / "5th St." is a street; "St. Paul" a saint; "Dr. Who" a doctor.
         before = previous_word(match, 1)
-        if before and (before[0].isupper() or before[0].isdigit()) and not _before_sentence(match):
-            if not _NAME_AFTER.match(text, after):
-                return _PLACE[key] + kept_period(match)
+        capitalised = bool(before) and (before[0].isupper() or before[0].isdigit())
+        inside_name = capitalised and not _before_sentence(match)
+        if inside_name or (capitalised and not _NAME_AFTER.match(text, after)):
+            return _PLACE[key] + kept_period(match)
     spoken = row.spoken if row.spoken is not None else key
     if row.kind in ("trailing", "latin"):
         return spoken + kept_period(match)

@@ -61,4 +61,6 @@ RULES: tuple[Rule, ...] = (
         r"(?:(?<![\w.+-])([-+]))?(?<![\d.])(\d{1,3}(?:,\d{3})+(?!\d)|\d+)",
         _signed,
     ),
+    # Whatever digits are left ("..9o"): a narrator still reads them; no digit reaches the voice.
+    rule("digits", r"\d+", lambda m: numbers.integer(m[0])),
 )

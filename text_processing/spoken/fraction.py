@@ -16,7 +16,7 @@ _DENOMINATORS = frozenset({2, 3, 4, 5, 6, 8, 10, 12, 16, 32, 64, 100})
 
 
 def fraction_words(numerator: int, denominator: int) -> str:
-    """"three quarters", "one half", "five eighths"."""
+    """ "three quarters", "one half", "five eighths"."""
     if denominator == 2:
         name = "half"
     elif denominator == 4:

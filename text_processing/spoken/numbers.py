@@ -55,7 +55,7 @@ def integer(text: str) -> str:
 
 
 def decimal(text: str) -> str:
-    """"3.14" → "three point one four"; ".5" → "point five"; "-0.5" → "minus zero point five"."""
+    """ "3.14" → "three point one four"; ".5" → "point five"; "-0.5" → "minus zero point five"."""
     sign = "minus " if text.startswith(("-", "−")) else ""
     whole, _, fraction = text.lstrip("+-−").partition(".")
     words = integer(whole) if whole else ""
@@ -65,7 +65,7 @@ def decimal(text: str) -> str:
 
 
 def plural(words: str) -> str:
-    """"nineteen ninety" → "nineteen nineties"; "third" → "thirds"; "half" → "halves"."""
+    """ "nineteen ninety" → "nineteen nineties"; "third" → "thirds"; "half" → "halves"."""
     if words.endswith("half"):
         return words[:-1] + "ves"
     if words.endswith("y"):

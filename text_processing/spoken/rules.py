@@ -26,11 +26,20 @@ class Rule:
     name: str
     pattern: re.Pattern[str]
     render: Render
+    needs_digit: bool = False  # the pattern cannot match text without a digit (a fast skip)
 
 
 def rule(name: str, pattern: str, render: Render, flags: int = 0) -> Rule:
-    """Compile a :class:`Rule`."""
-    return Rule(name, re.compile(pattern, flags), render)
+    """Compile a :class:`Rule`; a pattern that needs a digit to match is marked so."""
+    compiled = re.compile(pattern, flags)
+    return Rule(name, compiled, render, needs_digit=_needs_digit(compiled))
+
+
+def _needs_digit(pattern: re.Pattern[str]) -> bool:
+    """Whether every match of ``pattern`` contains a digit: checked on probe strings, so a rule
+    that is wrongly marked would fail the class tests, never silently skip text."""
+    probes = ("a", "Mr. X", "A.B.", "&", "#", "½", "II", "x²", "km/h", "°C", "€", "www.a.com")
+    return not any(pattern.search(p) for p in probes) and r"\d" in pattern.pattern
 
 
 def apply(rule_: Rule, text: str) -> str:

@@ -12,6 +12,8 @@ import re
 import time
 from collections.abc import Callable, Iterator
 
+import pysbd
+
 from text_processing.limits import DocumentLimits
 from text_processing.ssml import SsmlError
 from text_processing.structure import blocks as blocks_
@@ -76,7 +78,7 @@ def _segments(
     mt: Mapped,
     joins: list[int],
     max_chars: int,
-    seg: object,
+    seg: pysbd.Segmenter,
 ) -> Iterator[tuple[int, int, int, int]]:
     """(clean start, clean end, source start, source end) per segment of the block, lazily."""
     text, index = mt.text, mt.index
@@ -86,7 +88,7 @@ def _segments(
         sentences: Iterator[tuple[int, int]] = iter([(0, len(text))])
     else:
         breaks = blocks_.line_breaks(text, joins)
-        sentences = _merged_spans(text, sentence_spans(text, breaks, seg))  # type: ignore[arg-type]
+        sentences = _merged_spans(text, sentence_spans(text, breaks, seg))
     for sa, sb in sentences:
         pieces = [(sa, sb)] if "<" in text[sa:sb] else split_long(text, sa, sb, max_chars)
         for a, b in pieces:

@@ -98,15 +98,16 @@ _MD_PASSES: list[tuple[re.Pattern[str], Repl]] = [
     (re.compile(r"\[\^[^\]\[\s]{1,100}\]:?"), drop),  # footnote references and definitions
     (re.compile(r"\[([^\]\[]{1,1000})\](?:" + _URL + r"|\[[^\]\[\n]{0,1000}\])"), keep(1)),  # links
     (
-        re.compile(
-            r"<((?:https?|ftp|mailto):[^<>\s]{1,2000}|[^<>\s@]{1,64}@[^<>\s@]{1,255})>"
-        ),
+        re.compile(r"<((?:https?|ftp|mailto):[^<>\s]{1,2000}|[^<>\s@]{1,64}@[^<>\s@]{1,255})>"),
         keep(1),
     ),
     (re.compile(r"<br\s*/?>|</?(?:p|div|li|tr|td|th|h[1-6])\b[^<>]{0,1000}>", re.I), space),
     # Other HTML tags, except the SSML elements a user may write.
-    (re.compile(rf"</?(?!(?:{_SSML})\b)[A-Za-z][A-Za-z0-9-]{{0,40}}(?:\s[^<>]{{0,1000}})?/?>"), drop),
-    (re.compile(r"\*{1,3}|_{1,3}|~~"), _flanking),
+    (
+        re.compile(rf"</?(?!(?:{_SSML})\b)[A-Za-z][A-Za-z0-9-]{{0,40}}(?:\s[^<>]{{0,1000}})?/?>"),
+        drop,
+    ),
+    (re.compile(r"(?<!\\)(?:\*{1,3}|_{1,3}|~~)"), _flanking),
     (re.compile(r"\\([!-/:-@\[-`{-~])"), keep(1)),  # backslash escapes
     (re.compile(r"\\(?=\s|$)"), drop),  # hard line breaks
     (re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"), _entity),

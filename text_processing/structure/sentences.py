@@ -5,7 +5,8 @@ handler alike.
 (:mod:`text_processing.tables.abbreviations`) then vetoes those after an abbreviation that cannot
 end a sentence there ("Dr. Smith", "pp. 12", "Acme Inc. announced"), and adds the ones pysbd
 misses when two sentences are glued together ("shut.Nobody had a key."). Callers may force more
-boundaries (line breaks after unpunctuated lines, decided by :mod:`text_processing.structure.blocks`).
+boundaries (line breaks after unpunctuated lines, decided by
+:mod:`text_processing.structure.blocks`).
 
 pysbd's ``NUMBERED_REFERENCE_REGEX`` backtracks catastrophically (a bracket of numbers followed
 by a lower-case word: ~8x slower per number), so it is replaced by an equivalent whose repeated
@@ -15,6 +16,7 @@ only ever sees a few hundred characters at a time.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -143,9 +145,9 @@ def _pysbd_spans(text: str, a: int, b: int, seg: pysbd.Segmenter) -> Iterator[tu
         if found >= 0:
             cursor = found + len(s)
             # A boundary inside a token ("Dr.," split after the stop) is pysbd going astray.
-            if cursor == len(piece) or piece[cursor].isspace():
-                if cursor == len(piece) or boundary_allowed(piece, cursor):
-                    ends.append(cursor)
+            at_end = cursor == len(piece)
+            if at_end or (piece[cursor].isspace() and boundary_allowed(piece, cursor)):
+                ends.append(cursor)
     spans: list[tuple[int, int]] = []
     prev = 0
     for end in [*ends[:-1], len(piece)]:
@@ -215,7 +217,7 @@ def sentence_spans(
     """
     seg = seg or segmenter()
     cuts = sorted({0, *breaks, *glued_breaks(text), len(text)})
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         while a < b and text[a].isspace():
             a += 1
         end = b
