@@ -15,7 +15,7 @@ from text_processing.spoken.rules import Rule, next_word, previous_word, rule
 from text_processing.tables.words import MONTHS, YEAR_CUES
 
 _ERAS = frozenset({"AD", "BC", "BCE", "CE"})
-_YEAR_LIKE = re.compile(r"1[1-9]\d\d|20\d\d")
+_YEAR_LIKE = re.compile(r"1\d\d\d|20\d\d")
 
 
 def _is_year(match: re.Match[str], group: int = 0) -> bool:
@@ -55,7 +55,7 @@ RULES: tuple[Rule, ...] = (
         r"(?<![\w.,/:-])(\d{1,7})(?:\s?[–—]\s?|-)(\d{1,7})(?![\d]|[.,]\d|[-–]\d)",
         _range,
     ),
-    rule("four-digits", r"(?<![\w.,$€£¥₹+-])(?:1[1-9]\d\d|20\d\d)(?![\d]|[.,]\d)", _four_digits),
+    rule("four-digits", r"(?<![\w.,$€£¥₹+-])(?:1\d\d\d|20\d\d)(?![\d]|[.,]\d)", _four_digits),
     rule(
         "cardinal",
         r"(?:(?<![\w.+-])([-+]))?(?<![\d.])(\d{1,3}(?:,\d{3})+(?!\d)|\d+)",

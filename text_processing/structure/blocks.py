@@ -29,6 +29,7 @@ class Block:
     heading: int = 0
     table: bool = False
     title: str | None = None
+    items: frozenset[int] = frozenset()  # lines that had a plain-text list marker
 
 
 _LINE_END = re.compile("\r\n|\r|\n")
@@ -166,11 +167,13 @@ def plain_blocks(doc: str, lines: list[tuple[int, int]]) -> list[Block]:
             groups = [[span] for span in groups[0]]
     blocks = []
     for group in groups:
-        # A plain-text list marker ("- ", "1. ") is not read.
-        group = [(a + _marker_length(doc, a, b), b) for a, b in group]
+        # A plain-text list marker ("- ", "1. ") is not read; its line is a sentence of its own.
+        marks = [_marker_length(doc, a, b) for a, b in group]
+        items = frozenset(k for k, n in enumerate(marks) if n)
+        group = [(a + n, b) for (a, b), n in zip(group, marks, strict=True)]
         first = doc[group[0][0] : group[0][1]]
         if not PLAIN_HEADING.fullmatch(first):
-            blocks.append(Block(group))
+            blocks.append(Block(group, items=items))
             continue
         title = first.rstrip(" .:")
         size = 1
@@ -196,7 +199,7 @@ _OPENS_LINE = re.compile(r"[\"“‘'(\[]?[A-Z0-9]")
 _LINE_ENDS_PUNCTUATED = re.compile(r"[.!?:;,…\"'”’)\]—–-]$")
 
 
-def line_breaks(text: str, joins: list[int]) -> list[int]:
+def line_breaks(text: str, joins: list[int], items: frozenset[int] = frozenset()) -> list[int]:
     """Which line joins of a block end a sentence: those after an unpunctuated line (a title, a
     list item, a line of verse) before a line that opens like a sentence, unless the lines look
     like wrapped prose (then the short line is the exception: the last of a paragraph).
@@ -204,6 +207,7 @@ def line_breaks(text: str, joins: list[int]) -> list[int]:
     Args:
         text: The block's cleaned text, lines joined by single spaces at ``joins``.
         joins: Positions of those spaces.
+        items: Indexes of the lines that were list items (a marker such as "- " or "1.").
     """
     if not joins:
         return []
@@ -213,9 +217,10 @@ def line_breaks(text: str, joins: list[int]) -> list[int]:
     out = []
     for k, join in enumerate(joins):
         line = text[starts[k] : ends[k]]
-        if _LINE_ENDS_PUNCTUATED.search(line):
+        if k + 1 in items:  # the next line is a list item ("- eggs")
+            out.append(join)
             continue
-        if not _OPENS_LINE.match(text, join + 1):
+        if _LINE_ENDS_PUNCTUATED.search(line) or not _OPENS_LINE.match(text, join + 1):
             continue
         if longest < _WRAP_WIDTH or len(line) <= 0.6 * longest:
             out.append(join)

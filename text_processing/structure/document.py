@@ -87,7 +87,7 @@ def _segments(
     if block.heading:
         sentences: Iterator[tuple[int, int]] = iter([(0, len(text))])
     else:
-        breaks = blocks_.line_breaks(text, joins)
+        breaks = blocks_.line_breaks(text, joins, block.items)
         sentences = _merged_spans(text, sentence_spans(text, breaks, seg))
     for sa, sb in sentences:
         pieces = [(sa, sb)] if "<" in text[sa:sb] else split_long(text, sa, sb, max_chars)
