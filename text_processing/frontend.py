@@ -62,7 +62,7 @@ def spoken_form(text: str, lexicon: Lexicon | None = None) -> str:
     if not any(p.kind == "ipa" or (p.kind == "text" and is_speakable(p.text)) for p in spoken):
         return ""
     if all(p.kind == "text" and p.rate == 1.0 for p in spoken):
-        return " ".join(" ".join(p.text for p in spoken).split())
+        return " ".join("".join(p.text for p in spoken).split())
     return " ".join(render(spoken).split())
 
 

@@ -1,5 +1,5 @@
 """Word (.docx) → Markdown, with ``python-docx``: heading styles give chapters (Title and Heading 1
-→ ``#``, Heading 2 → ``##``, deeper → ``###``), list paragraphs become list items at their level,
+→ ``#``; Heading 2 and deeper are read as subheadings, ``###``), list paragraphs become list items at their level,
 tables become Markdown tables, and footnotes are read at the end under "Notes" (their reference
 marks are not read in the text)."""
 
@@ -23,10 +23,10 @@ _HEADING = re.compile(r"heading (\d)", re.I)
 
 
 def _heading_level(style: str) -> int:
+    """Title and Heading 1 start chapters; deeper headings are read as subheadings."""
     if style.lower() in ("title", "heading 1"):
         return 1
-    found = _HEADING.fullmatch(style)
-    return min(int(found.group(1)), 3) if found else 0
+    return 3 if _HEADING.fullmatch(style) else 0
 
 
 def _list_level(paragraph: Any, style: str) -> int | None:
