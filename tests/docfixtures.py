@@ -22,7 +22,9 @@ def epub_bytes(chapters: list[tuple[str, list[str]]] = CHAPTERS, *, version: int
     book.set_title("A Small Book")
     book.set_language("en")
     cover = epub.EpubHtml(title="Cover", file_name="cover.xhtml", lang="en")
-    cover.content = "<html><body><h1>A Small Book</h1><p>Cover text not to be read.</p></body></html>"
+    cover.content = (
+        "<html><body><h1>A Small Book</h1><p>Cover text not to be read.</p></body></html>"
+    )
     rights = epub.EpubHtml(title="Copyright", file_name="rights.xhtml", lang="en")
     rights.content = (
         '<html xmlns:epub="http://www.idpf.org/2007/ops"><body>'
@@ -38,7 +40,10 @@ def epub_bytes(chapters: list[tuple[str, list[str]]] = CHAPTERS, *, version: int
         items.append(item)
     for item in (cover, rights, *items):
         book.add_item(item)
-    book.toc = [epub.Link(i.file_name, t, f"c{n}") for n, (i, (t, _)) in enumerate(zip(items, chapters, strict=True))]
+    book.toc = [
+        epub.Link(i.file_name, t, f"c{n}")
+        for n, (i, (t, _)) in enumerate(zip(items, chapters, strict=True))
+    ]
     book.add_item(epub.EpubNcx())
     if version == 3:
         book.add_item(epub.EpubNav())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from docfixtures import (  # noqa: E402
+from docfixtures import (
     CHAPTERS,
     docx_bytes,
     encrypted_pdf_bytes,
@@ -18,19 +18,17 @@ from docfixtures import (  # noqa: E402
     zip_bomb_bytes,
 )
 
-from text_processing.formats import UploadError, read_upload  # noqa: E402
-from text_processing.isolation import parse_document  # noqa: E402
-from text_processing.limits import DocumentLimits  # noqa: E402
-from text_processing.structure import LimitError  # noqa: E402
+from text_processing.formats import UploadError, read_upload
+from text_processing.isolation import parse_document
+from text_processing.limits import DocumentLimits
+from text_processing.structure import LimitError
 
 LIMITS = DocumentLimits()
 
 
 def heard(data: bytes, filename: str) -> list[tuple[str, list[str]]]:
     parsed = parse_document(data, filename=filename, content_type=None, limits=LIMITS)
-    return [
-        (c.title, [s.text for b in c.blocks for s in b.segments]) for c in parsed.chapters
-    ]
+    return [(c.title, [s.text for b in c.blocks for s in b.segments]) for c in parsed.chapters]
 
 
 @pytest.mark.parametrize("version", [2, 3])
@@ -61,14 +59,16 @@ def test_docx_headings_lists_and_tables() -> None:
 
 def test_html_reads_the_main_content_only() -> None:
     page = (
-        "<html><head><title>T</title><script>var x = 1;</script></head><body>"
-        "<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav>"
-        "<header>Site header</header><main><h1>Harbour news</h1><p>The boat left "
-        "<b>early</b>.</p><ul><li>One gull</li><li>Two gulls</li></ul></main>"
-        "<aside>Related links</aside><footer>Footer text</footer></body></html>"
-    ).encode()
+        b"<html><head><title>T</title><script>var x = 1;</script></head><body>"
+        b"<nav><a href='/'>Home</a> | <a href='/about'>About</a></nav>"
+        b"<header>Site header</header><main><h1>Harbour news</h1><p>The boat left "
+        b"<b>early</b>.</p><ul><li>One gull</li><li>Two gulls</li></ul></main>"
+        b"<aside>Related links</aside><footer>Footer text</footer></body></html>"
+    )
     chapters = heard(page, "news.html")
-    assert chapters == [("Harbour news", ["Harbour news", "The boat left early.", "One gull", "Two gulls"])]
+    assert chapters == [
+        ("Harbour news", ["Harbour news", "The boat left early.", "One gull", "Two gulls"])
+    ]
 
 
 def test_pdf_drops_running_headers_page_numbers_and_hyphenation() -> None:
@@ -87,7 +87,7 @@ def test_pdf_drops_running_headers_page_numbers_and_hyphenation() -> None:
         )
     chapters = heard(pdf_bytes(pages), "story.pdf")
     said = [s for _, sentences in chapters for s in sentences]
-    assert not any("The Quiet Harbour" == s for s in said)
+    assert not any(s == "The Quiet Harbour" for s in said)
     assert not any(s.strip().isdigit() for s in said)
     assert "first one and ends with a hyphenated word." in " ".join(said)
     assert sum(s.startswith(("It began", "It went on", "It ended")) for s in said) == 3
@@ -99,10 +99,20 @@ def test_pdf_drops_running_headers_page_numbers_and_hyphenation() -> None:
         (pdf_bytes([[], []]), "scan.pdf", 422, r"no text layer .*2 page\(s\).*OCR"),
         (encrypted_pdf_bytes(), "secret.pdf", 422, r"encrypted with a password"),
         (b"%PDF-1.4\n garbage", "broken.pdf", 422, r"the PDF cannot be read"),
-        (b"PK\x03\x04 not really a zip", "book.epub", 415, r"named as EPUB but its content is a ZIP|damaged"),
+        (
+            b"PK\x03\x04 not really a zip",
+            "book.epub",
+            415,
+            r"named as EPUB but its content is a ZIP|damaged",
+        ),
         (zip_bomb_bytes("epub"), "bomb.epub", 413, r"unpacks to 200\.0 MB.*zip bomb"),
         (zip_bomb_bytes("docx"), "bomb.docx", 413, r"unpacks to 200\.0 MB.*zip bomb"),
-        (b"Just some text.", "report.pdf", 415, r"'report\.pdf' is named as PDF but its content is text"),
+        (
+            b"Just some text.",
+            "report.pdf",
+            415,
+            r"'report\.pdf' is named as PDF but its content is text",
+        ),
         (epub_bytes(), "notes.txt", 415, r"named as text but its content is EPUB"),
         (b"\xd0\xcf\x11\xe0rest", "old.docx", 415, r"old or password-protected Office file"),
     ],
@@ -116,7 +126,9 @@ def test_unreadable_files_get_a_4xx_naming_the_problem(
 
 
 def test_content_decides_when_the_name_says_nothing() -> None:
-    got = read_upload(epub_bytes(), filename=None, content_type="application/octet-stream", limits=LIMITS)
+    got = read_upload(
+        epub_bytes(), filename=None, content_type="application/octet-stream", limits=LIMITS
+    )
     assert got.kind == "epub" and got.fmt == "markdown"
 
 
@@ -145,7 +157,12 @@ def test_nesting_within_the_limit_loses_nothing() -> None:
 def test_html_lists_past_the_limit_are_refused() -> None:
     html = "<ul><li>x" * 30 + "</li></ul>" * 30
     with pytest.raises(LimitError, match="nested more than 8"):
-        parse_document(html.encode(), filename="deep.html", content_type=None, limits=DocumentLimits(max_depth=8))
+        parse_document(
+            html.encode(),
+            filename="deep.html",
+            content_type=None,
+            limits=DocumentLimits(max_depth=8),
+        )
 
 
 def test_ssml_document_keeps_its_markup_for_the_spoken_form() -> None:

@@ -21,8 +21,14 @@ def check(table: list[tuple[str, str]]) -> None:
 CARDINAL = [
     ("1850 crates", "one thousand eight hundred fifty crates"),
     ("2040 pallets", "two thousand forty pallets"),
-    ("We shipped 1850 crates and 2040 pallets.", "We shipped one thousand eight hundred fifty crates and two thousand forty pallets."),
-    ("1,234,567 people", "one million two hundred thirty four thousand five hundred sixty seven people"),
+    (
+        "We shipped 1850 crates and 2040 pallets.",
+        "We shipped one thousand eight hundred fifty crates and two thousand forty pallets.",
+    ),
+    (
+        "1,234,567 people",
+        "one million two hundred thirty four thousand five hundred sixty seven people",
+    ),
     ("It fell to -4 overnight.", "It fell to minus four overnight."),
     ("Agent 007", "Agent zero zero seven"),
     ("In 1850 they sailed.", "In eighteen fifty they sailed."),

@@ -53,7 +53,7 @@ PIPELINE: tuple[Rule, ...] = (
 
 _WHITESPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"[0-9]")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s+([,.;:!?])")
 _CHARACTERS = str.maketrans({"−": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "‐": "-"})
 
 
