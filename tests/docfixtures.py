@@ -49,7 +49,7 @@ def epub_bytes(chapters: list[tuple[str, list[str]]] = CHAPTERS, *, version: int
         book.add_item(epub.EpubNav())
     book.spine = [cover, rights, "nav", *items] if version == 3 else [cover, rights, *items]
     out = io.BytesIO()
-    epub.write_epub(out, book, {"epub3_pages": False} if version == 3 else {"epub3_pages": False})
+    epub.write_epub(out, book, {"epub3_pages": False})
     return out.getvalue()
 
 

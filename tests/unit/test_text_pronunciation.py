@@ -36,7 +36,7 @@ def test_every_supported_element_becomes_pieces() -> None:
     assert "World Wide Web" in words
     assert Piece("ipa", "tomato", ipa="təˈmɑːtoʊ") in got
     assert [p.ms for p in got if p.kind == "break"][:3] == [700, 2000, 200]
-    assert [p for p in got if p.text == "slowly"][0].rate == 0.75
+    assert next(p for p in got if p.text == "slowly").rate == 0.75
 
 
 @pytest.mark.parametrize(
