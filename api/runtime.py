@@ -218,6 +218,8 @@ class Runtime:
             max_bytes=s.max_upload_bytes,
             max_segments=s.max_segments,
             max_depth=s.max_nesting_depth,
+            max_block_chars=s.max_block_chars,
+            max_lines=s.max_lines,
             max_unpacked_bytes=s.max_unpacked_bytes,
             max_archive_members=s.max_archive_members,
             max_pdf_pages=s.max_pdf_pages,

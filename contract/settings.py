@@ -25,6 +25,8 @@ MAX_HANDLER_TEXT_CHARS = 2_000
 # Documents (text_processing.limits.DocumentLimits; README "Limits").
 MAX_NESTING_DEPTH = 16
 MAX_SEGMENT_CHARS = 400
+MAX_BLOCK_CHARS = 500_000
+MAX_LINES = 200_000
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 5_000
 MAX_PDF_PAGES = 2_000
@@ -86,6 +88,8 @@ class Settings(BaseSettings):
     # Documents: parsed in a pool of worker processes, each document under a deadline and each
     # process under an address-space limit (killed and replaced when it overruns).
     max_nesting_depth: int = MAX_NESTING_DEPTH
+    max_block_chars: int = MAX_BLOCK_CHARS
+    max_lines: int = MAX_LINES
     max_unpacked_bytes: int = MAX_UNPACKED_BYTES
     max_archive_members: int = MAX_ARCHIVE_MEMBERS
     max_pdf_pages: int = MAX_PDF_PAGES

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from contract.settings import (
     MAX_ARCHIVE_MEMBERS,
+    MAX_BLOCK_CHARS,
+    MAX_LINES,
     MAX_NESTING_DEPTH,
     MAX_PDF_PAGES,
     MAX_SEGMENT_CHARS,
@@ -30,6 +32,10 @@ class DocumentLimits:
         max_segments: The most sentences a document may have.
         max_depth: The deepest nesting of lists, quotes or sections.
         max_segment_chars: Longer sentences are cut at clauses, then at spaces.
+        max_block_chars: The longest paragraph (no real prose goes on for half a million
+            characters without a break; refusing it early keeps the reading within seconds).
+        max_lines: The most lines a document's text may have (checked first, in one pass: a
+            5 MB file of one-word lines is refused at once instead of split for seconds).
         max_unpacked_bytes: The most an archive (EPUB, DOCX) may unpack to: a zip bomb stops here.
         max_archive_members: The most files an archive may hold.
         max_pdf_pages: The most pages of a PDF.
@@ -41,6 +47,8 @@ class DocumentLimits:
     max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
     max_depth: int = MAX_NESTING_DEPTH
     max_segment_chars: int = MAX_SEGMENT_CHARS
+    max_block_chars: int = MAX_BLOCK_CHARS
+    max_lines: int = MAX_LINES
     max_unpacked_bytes: int = MAX_UNPACKED_BYTES
     max_archive_members: int = MAX_ARCHIVE_MEMBERS
     max_pdf_pages: int = MAX_PDF_PAGES

@@ -1,7 +1,7 @@
 """Word (.docx) → Markdown, with ``python-docx``: heading styles give chapters (Title and
 Heading 1 → ``#``; Heading 2 and deeper are read as subheadings, ``###``), list paragraphs
-become list items at their level, tables become Markdown tables, and footnotes are read at the end under "Notes" (their reference
-marks are not read in the text)."""
+become list items at their level, tables become Markdown tables, and footnotes are read at the
+end under "Notes" (their reference marks are not read in the text)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from text_processing.structure.model import (
     ChapterSpec,
     DocFormat,
     DocumentError,
+    LimitError,
     SegmentSpec,
     TooManySegmentsError,
 )
@@ -152,6 +153,12 @@ def split_document(
 
         spoken = spoken_form
     began = time.perf_counter()
+    line_count = text.count("\n") + (not text.endswith("\n"))
+    if line_count > limits.max_lines:
+        raise LimitError(
+            f"the document has {line_count} lines, over the limit of {limits.max_lines}; split "
+            "it into smaller documents and upload them one by one"
+        )
     markdown = fmt == "markdown"
     lines = blocks_.line_spans(text, 1 if text.startswith("\ufeff") else 0)
     found = (
@@ -165,6 +172,13 @@ def split_document(
     current: list[BlockSpec] = []
     count = 0
     for block in found:
+        size = block.ranges[-1][1] - block.ranges[0][0]
+        if size > limits.max_block_chars:
+            raise LimitError(
+                f"line {_line_of(text, block.ranges[0][0])}: a paragraph of {size} characters "
+                f"without a break, over the limit of {limits.max_block_chars}; put blank lines "
+                "between its paragraphs and upload it again"
+            )
         mt, joins = clean(text, block.ranges, markdown=markdown, table=block.table)
         if not mt.text:
             continue
