@@ -157,6 +157,8 @@ class Runtime:
         self.services = [listener, self.results_consumer]
         if settings.mode is Mode.EMBEDDED:
             self.services.append(self._embedded_workers())
+        if self.documents is not None:
+            self.documents.warm()
         self.sender.start()
         for service in self.services:
             service.start()

@@ -70,6 +70,13 @@ def parse_document(
     return ParsedDocument(decoded.text, decoded.fmt, decoded.kind, chapters)
 
 
+def _ready() -> bool:
+    import text_processing.formats.epub
+    import text_processing.frontend  # noqa: F401
+
+    return True
+
+
 def _limit_memory(memory_bytes: int) -> None:
     """Worker initializer: cap this process's address space."""
     try:
@@ -162,6 +169,11 @@ class DocumentPool:
                 ) from e
             raise
         return result
+
+    def warm(self) -> None:
+        """Start the workers now and have them import the readers, so that the first upload
+        does not wait for a process to start."""
+        self._get().schedule(_ready)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Stop the workers (a running parse is abandoned)."""

@@ -87,7 +87,7 @@ def test_server_errors_show_as_readable_messages(
     empty = tmp_path / "empty.md"
     empty.write_text("")
     form.get_by_label("Upload a file").check()
-    form.get_by_label("File (.txt or .md, UTF-8)").set_input_files(empty)
+    form.get_by_label("File (text, Markdown, EPUB, Word, HTML or PDF)").set_input_files(empty)
     form.get_by_role("button", name="Create project").click()
     alert = form.get_by_role("alert")
     expect(alert).to_contain_text(re.compile("the file is empty", re.IGNORECASE))
@@ -98,7 +98,7 @@ def test_server_errors_show_as_readable_messages(
     # A second try adds the document to the project already created (no duplicate project).
     good = tmp_path / "good.md"
     good.write_text("# Start\n\nA short text.\n")
-    form.get_by_label("File (.txt or .md, UTF-8)").set_input_files(good)
+    form.get_by_label("File (text, Markdown, EPUB, Word, HTML or PDF)").set_input_files(good)
     form.get_by_role("button", name="Add the document").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Empty upload")
     with server.api() as api:

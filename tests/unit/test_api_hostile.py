@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import psutil
@@ -24,7 +23,9 @@ from contract.settings import Settings
 # The 250-byte upload: a bracket of 24 three-digit numbers after a sentence's period,
 # then a lower-case word, sent pysbd's numbered-reference regex into catastrophic backtracking.
 BRACKET = " ".join(str(101 * i)[:3] for i in range(1, 25))
-BACKTRACKING_TXT = f"It is listed in the appendix.[{BRACKET}] and they were checked twice.\n".encode()
+BACKTRACKING_TXT = (
+    f"It is listed in the appendix.[{BRACKET}] and they were checked twice.\n".encode()
+)
 FIVE_MB = 5_000_000
 
 
