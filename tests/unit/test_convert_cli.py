@@ -265,7 +265,7 @@ def test_no_api_at_the_url(book: Path, capsys: pytest.CaptureFixture[str]) -> No
         (None, "no such file"),
         (b"", "the file is empty"),
         (b"   \n\n  ", "holds only blank space"),
-        (b"PK\x03\x04\x00\x00binary\x00", "looks binary"),
+        (b"PK\x03\x04\x00\x00binary\x00", "content is a ZIP archive, a binary file"),
         (b"caf\xe9 au lait", "not valid UTF-8"),
     ],
 )

@@ -113,7 +113,7 @@ def test_pdf_drops_running_headers_page_numbers_and_hyphenation() -> None:
             415,
             r"'report\.pdf' is named as PDF but its content is text",
         ),
-        (epub_bytes(), "notes.txt", 415, r"named as text but its content is EPUB"),
+        (epub_bytes(), "notes.txt", 415, r"named as text but its content is an EPUB"),
         (b"\xd0\xcf\x11\xe0rest", "old.docx", 415, r"old or password-protected Office file"),
     ],
 )

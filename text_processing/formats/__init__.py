@@ -58,6 +58,13 @@ _LABELS = {
     "docx": "Word (.docx)",
     "pdf": "PDF",
 }
+_BINARY = {
+    "pdf": "a PDF",
+    "epub": "an EPUB",
+    "docx": "a Word file",
+    "zip": "a ZIP archive",
+    "ole": "an old Office file",
+}
 _HTML_START = re.compile(
     rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
 )
@@ -137,16 +144,10 @@ def kind_of(filename: str | None, content_type: str | None, data: bytes) -> Kind
             f"{hint}; upload the real file",
             415,
         )
-    if declared in ("text", "markdown", "ssml", "html") and found in (
-        "pdf",
-        "epub",
-        "docx",
-        "zip",
-        "ole",
-    ):
+    if declared in ("text", "markdown", "ssml", "html") and found in _BINARY:
         raise UploadError(
             f"'{name or 'the upload'}' is named as {_LABELS[declared]} but its content is "
-            f"{_LABELS.get(found, 'a binary file')}; give it its real extension",
+            f"{_BINARY[found]}, a binary file; give it its real extension",
             415,
         )
     return declared
