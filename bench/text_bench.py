@@ -34,10 +34,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 # (written, what a careful narrator says)
 SENTENCES: list[tuple[str, str]] = [
-    ("We shipped 1850 crates and 2040 pallets.", "we shipped one thousand eight hundred fifty crates and two thousand forty pallets"),
-    ("In 1850 the town had 1,234 people.", "in eighteen fifty the town had one thousand two hundred thirty four people"),
+    (
+        "We shipped 1850 crates and 2040 pallets.",
+        "we shipped one thousand eight hundred fifty crates and two thousand forty pallets",
+    ),
+    (
+        "In 1850 the town had 1,234 people.",
+        "in eighteen fifty the town had one thousand two hundred thirty four people",
+    ),
     ("The meeting is on 03/04/2025.", "the meeting is on march fourth twenty twenty five"),
-    ("The deadline was 15.02.2026 at noon.", "the deadline was february fifteenth twenty twenty six at noon"),
+    (
+        "The deadline was 15.02.2026 at noon.",
+        "the deadline was february fifteenth twenty twenty six at noon",
+    ),
     ("She was born on March 3, 1990.", "she was born on march third nineteen ninety"),
     ("The train leaves at 9:30 a.m. sharp.", "the train leaves at nine thirty a m sharp"),
     ("Read Chapter IV before Friday.", "read chapter four before friday"),
@@ -55,17 +64,29 @@ SENTENCES: list[tuple[str, str]] = [
     ("It weighs approx. 5 lbs.", "it weighs approximately five pounds"),
     ("Drive at 50 km/h in town.", "drive at fifty kilometers per hour in town"),
     ("Take 500 mg twice a day.", "take five hundred milligrams twice a day"),
-    ("It was 20°C in the shade and 68 °F inside.", "it was twenty degrees celsius in the shade and sixty eight degrees fahrenheit inside"),
+    (
+        "It was 20°C in the shade and 68 °F inside.",
+        "it was twenty degrees celsius in the shade and sixty eight degrees fahrenheit inside",
+    ),
     ("Tickets cost £5 or €20 at the door.", "tickets cost five pounds or twenty euros at the door"),
     ("The house sold for $800K.", "the house sold for eight hundred thousand dollars"),
     ("The store is open 24/7.", "the store is open twenty four seven"),
     ("See section 2.1.3 for the proof.", "see section two point one point three for the proof"),
     ("The U.S. team met the FBI.", "the u s team met the f b i"),
     ("Write to jane.doe@example.com today.", "write to jane dot doe at example dot com today"),
-    ("Visit https://www.example.com/docs for help.", "visit w w w dot example dot com slash docs for help"),
-    ("Dr. Smith paid $3.50 for the 3rd ticket.", "doctor smith paid three dollars and fifty cents for the third ticket"),
+    (
+        "Visit https://www.example.com/docs for help.",
+        "visit w w w dot example dot com slash docs for help",
+    ),
+    (
+        "Dr. Smith paid $3.50 for the 3rd ticket.",
+        "doctor smith paid three dollars and fifty cents for the third ticket",
+    ),
     ("Prices rose 12% in the 1990s.", "prices rose twelve percent in the nineteen nineties"),
-    ("The box is 12 cm wide and weighs 3 kg.", "the box is twelve centimeters wide and weighs three kilograms"),
+    (
+        "The box is 12 cm wide and weighs 3 kg.",
+        "the box is twelve centimeters wide and weighs three kilograms",
+    ),
 ]
 
 _WORDS = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -97,7 +118,9 @@ def nemo(cache: Path) -> Callable[[str], str]:
     from nemo_text_processing.text_normalization.normalize import Normalizer
 
     cache.mkdir(parents=True, exist_ok=True)
-    normalizer = Normalizer(input_case="cased", lang="en", cache_dir=str(cache), overwrite_cache=False)
+    normalizer = Normalizer(
+        input_case="cased", lang="en", cache_dir=str(cache), overwrite_cache=False
+    )
     return lambda text: normalizer.normalize(text, verbose=False, punct_post_process=True)
 
 
@@ -125,7 +148,9 @@ def speaker() -> Callable[[str], np.ndarray]:
     model_dir = ROOT / ".run" / "bench-voice"
     model_dir.mkdir(parents=True, exist_ok=True)
     handler = VoxmillHandler()
-    handler.initialize(LocalContext(model_dir, extract_mar(ROOT / "model-store" / "joe.mar", model_dir)))
+    handler.initialize(
+        LocalContext(model_dir, extract_mar(ROOT / "model-store" / "joe.mar", model_dir))
+    )
     assert handler.service is not None
     service = handler.service
 
@@ -196,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
     words_total = sum(len(words(w)) for w, _ in SENTENCES)
     print(f"\n{len(SENTENCES)} sentences, {words_total} written words\n")
-    print("| normalizer | text WER vs spoken form | ASR WER (joe → Whisper base) | time per sentence |")
+    print(
+        "| normalizer | text WER vs spoken form | ASR WER (joe → Whisper base) | time per sentence |"
+    )
     print("| --- | --- | --- | --- |")
     for name, text_wer, audio_wer, seconds in rows:
         asr = f"{100 * audio_wer:.1f} %" if audio_wer is not None else "n/a"

