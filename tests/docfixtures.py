@@ -66,7 +66,8 @@ def docx_bytes() -> bytes:
     d.add_paragraph("Wren", style="List Bullet")
     d.add_heading("Trees", level=1)
     d.add_heading("Oaks", level=2)
-    d.add_paragraph("Oaks grow slowly.")
+    oaks = d.add_paragraph("Oaks grow slowly.")
+    _footnote(d, oaks, "Some live for a thousand years.")
     table = d.add_table(rows=2, cols=2)
     table.cell(0, 0).text = "Tree"
     table.cell(0, 1).text = "Height"
@@ -75,6 +76,32 @@ def docx_bytes() -> bytes:
     out = io.BytesIO()
     d.save(out)
     return out.getvalue()
+
+
+def _footnote(document: object, paragraph: object, text: str) -> None:
+    """Give ``paragraph`` a footnote (python-docx has no API for footnotes: the part is added by
+    hand, as Word writes it)."""
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from docx.opc.packuri import PackURI
+    from docx.opc.part import Part
+    from docx.oxml import parse_xml
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    xml = (
+        f'<w:footnotes xmlns:w="{w}">'
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+        f'<w:footnote w:id="1"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:footnote>'
+        "</w:footnotes>"
+    )
+    part = Part(
+        PackURI("/word/footnotes.xml"),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml",
+        xml.encode(),
+        document.part.package,  # type: ignore[attr-defined]
+    )
+    document.part.relate_to(part, RT.FOOTNOTES)  # type: ignore[attr-defined]
+    run = parse_xml(f'<w:r xmlns:w="{w}"><w:footnoteReference w:id="1"/></w:r>')
+    paragraph._p.append(run)  # type: ignore[attr-defined]
 
 
 def pdf_bytes(pages: list[list[str]]) -> bytes:
