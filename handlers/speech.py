@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -129,15 +129,17 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
         noise_scale=_number(body, "noise_scale", None, 0.0, 2.0),
         noise_w=_number(body, "noise_w", None, 0.0, 2.0),
     )
-    if not pieces:
-        try:
+    try:
+        if not pieces:
             pieces = front_end(text)
-        except SsmlError as e:
-            raise RequestError(f"invalid SSML: {e}") from e
-    else:
-        pieces = [
-            Piece("text", normalize(p.text), rate=p.rate) if p.kind == "text" else p for p in pieces
-        ]
+        else:  # each text piece through the same front end: sentences, spoken form
+            pieces = [
+                replace(q, rate=q.rate * p.rate) if q.kind != "break" else q
+                for p in pieces
+                for q in (front_end(p.text) if p.kind == "text" else [p])
+            ]
+    except SsmlError as e:
+        raise RequestError(f"invalid SSML: {e}") from e
     return SpeechRequest(text=text, params=params, format=fmt, pieces=tuple(pieces))
 
 
