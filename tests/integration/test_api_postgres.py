@@ -122,7 +122,10 @@ def test_commit_then_crash_before_publish_still_delivers_the_tasks(
         publisher.close()
 
     tasks = queued_tasks(amqp_channel, publisher.topology.tasks)
-    assert [t.text for t in tasks] == [f"Sentence number {i} is here." for i in range(3)]
+    # Tasks carry each sentence's spoken form.
+    assert [t.text for t in tasks] == [
+        f"Sentence number {n} is here." for n in ("zero", "one", "two")
+    ]
     assert {t.project_id for t in tasks} == {project_id}
 
 

@@ -143,7 +143,8 @@ def test_nested_lists_past_the_limit_are_refused_not_dropped(tmp_path: Path) -> 
 
 
 def test_a_document_past_its_deadline_is_refused_and_the_reader_replaced(tmp_path: Path) -> None:
-    prose = "The river ran past the old mill, slowly, on 03/04/2025 at 9:30. " * 40000
+    paragraph = "The river ran past the old mill, slowly, on 03/04/2025 at 9:30. " * 20
+    prose = "\n\n".join([paragraph] * 2000)
     with make_client(tmp_path, FakeVoice(), parse_timeout_s=1.0, max_upload_bytes=4 << 20) as c:
         pid = c.post("/v1/projects", json={"name": "x"}).json()["id"]
         url = f"/v1/projects/{pid}/documents"

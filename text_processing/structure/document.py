@@ -172,6 +172,8 @@ def split_document(
     current: list[BlockSpec] = []
     count = 0
     for block in found:
+        if not block.ranges:  # a paragraph markdown-it found but no line holds (blank space)
+            continue
         size = block.ranges[-1][1] - block.ranges[0][0]
         if size > limits.max_block_chars:
             raise LimitError(
