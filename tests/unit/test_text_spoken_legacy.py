@@ -1,4 +1,4 @@
-"""Tests for the English text front end (handlers/textnorm.py)."""
+"""Earlier tests of the spoken form and chunking (from handlers/textnorm.py), kept against the new classes."""
 
 from __future__ import annotations
 

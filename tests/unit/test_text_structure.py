@@ -233,7 +233,7 @@ def test_list_items_are_blocks_and_code_is_not_spoken() -> None:
 
 def test_an_unclosed_fence_hides_the_rest_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     doc = "Before.\n\n```\nsome code\n\nAfter.\n"
-    with caplog.at_level(logging.WARNING, logger="text_processing.splitter"):
+    with caplog.at_level(logging.WARNING, logger="text_processing.structure.blocks"):
         chapters = split_document(doc, fmt="markdown")
     assert sentences(chapters) == ["Before."]
     assert "never closed" in caplog.text and "line 3" in caplog.text
