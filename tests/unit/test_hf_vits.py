@@ -113,13 +113,24 @@ def test_build_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
         stage_transformers("x", tmp_path, tmp_path / "out")
 
 
+def test_an_unknown_precision_is_refused(tiny_vits: Path) -> None:
+    with pytest.raises(ValueError, match="precision must be one of fp32, fp16, bf16"):
+        HfVitsBackend.load(tiny_vits, precision="fp8")
+
+
+def test_the_cpu_runs_full_precision_whatever_is_configured(tiny_vits: Path) -> None:
+    backend = HfVitsBackend.load(tiny_vits, precision="bf16")
+    assert next(backend.model.parameters()).dtype == torch.float32
+
+
 @pytest.mark.gpu
-def test_runs_on_the_gpu_in_half_precision(tiny_vits: Path) -> None:
+@pytest.mark.parametrize(("precision", "dtype"), [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_runs_on_the_gpu_in_half_precision(tiny_vits: Path, precision: str, dtype: str) -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
-    backend = HfVitsBackend.load(tiny_vits, gpu_id=0)
+    backend = HfVitsBackend.load(tiny_vits, gpu_id=0, precision=precision)
     assert backend.device.type == "cuda"
-    assert next(backend.model.parameters()).dtype == torch.float16
+    assert next(backend.model.parameters()).dtype == getattr(torch, dtype)
     (seq,) = backend.prepare("on the gpu")
     (audio,) = backend.infer([seq], VoiceParams())
     assert len(audio) > 0 and np.isfinite(audio).all()
