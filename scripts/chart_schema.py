@@ -12,8 +12,10 @@ JSON Schema keywords (YAML syntax) for what its default does not say::
 - A mapping whose keys have their own ``@param`` becomes a closed object (unknown keys, such as a
   typo, are refused); a mapping documented as a whole (``[object]``) is free-form unless its
   ``@schema`` lines say more.
-- ``## @schemaDef NAME: {...}`` declares a schema used by several values with
-  ``$ref: '#/definitions/NAME'``; it is copied into each (the written schema has no ``$ref``).
+- Several ``@schema`` lines add up (nested mappings such as ``properties`` merge).
+- ``## @schemaDef NAME COMMENT`` followed by ``@schema`` lines declares a schema that values
+  share with ``$ref: '#/definitions/NAME'``; it is copied into each (the written schema has no
+  ``$ref``, so no validator's handling of keywords beside one matters).
 
 Two tools, because none of the maintained generators fits alone (compared in
 helm/voxmill/README.md, "Changing values"): Bitnami's readme-generator-for-helm writes the README
@@ -61,7 +63,7 @@ TITLE = "Voxmill chart values"
 # The pattern readme-generator-for-helm matches (lib/parser.js): both tools read a comment alike.
 PARAM = re.compile(r"^\s*##\s*@param\s*(?P<path>\S+)\s*(?:\[(?P<mods>.*?)\])?\s*(?P<desc>.*)$")
 SCHEMA = re.compile(r"^\s*##\s*@schema\s+(?P<body>.*)$")
-SCHEMA_DEF = re.compile(r"^\s*##\s*@schemaDef\s+(?P<body>.*)$")
+SCHEMA_DEF = re.compile(r"^\s*##\s*@schemaDef\s+(?P<name>[A-Za-z0-9_-]+)\b.*$")
 DEFINITION_REF = re.compile(r"^#/definitions/(?P<name>[A-Za-z0-9_-]+)$")
 TYPE_MODIFIERS = {"object": "object", "array": "array", "string": "string"}
 # A misspelt keyword ("minimun") would be ignored by every validator: refuse the ones draft-07
@@ -114,6 +116,15 @@ def _keywords(body: str, line: int) -> dict[str, Any]:
     return keywords
 
 
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """Add ``more`` to ``into``; mappings under the same keyword merge, anything else replaces."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
 def parse_annotations(text: str) -> Annotations:
     """Read the ``@param``, ``@schema`` and ``@schemaDef`` comments of a values file.
 
@@ -124,26 +135,24 @@ def parse_annotations(text: str) -> Annotations:
         The parameters by dotted path, and the definitions by name.
 
     Raises:
-        ChartSchemaError: A path documented twice, a ``@schema`` line not right below an
-            ``@param`` (or another ``@schema``), an unknown modifier, or a line that is not YAML.
+        ChartSchemaError: A path or definition documented twice, a ``@schema`` line not right
+            below an ``@param`` or ``@schemaDef`` (or another ``@schema``), an unknown modifier
+            or keyword, or a line that is not YAML.
     """
     params: dict[str, Param] = {}
     definitions: dict[str, dict[str, Any]] = {}
-    current: Param | None = None
+    current: dict[str, Any] | None = None  # what the next @schema line adds to
     for number, line in enumerate(text.splitlines(), start=1):
         if m := SCHEMA_DEF.match(line):
-            for name, body in _yaml_mapping(m["body"], number).items():
-                if not isinstance(body, dict):
-                    raise ChartSchemaError(f"values.yaml:{number}: @schemaDef {name}: not a schema")
-                _keywords(json.dumps(body), number)
-                definitions[name] = body
-            current = None
+            if m["name"] in definitions:
+                raise ChartSchemaError(f"values.yaml:{number}: @schemaDef {m['name']} twice")
+            current = definitions[m["name"]] = {}
         elif m := SCHEMA.match(line):
             if current is None:
                 raise ChartSchemaError(
                     f"values.yaml:{number}: '@schema' must follow an '@param' line directly"
                 )
-            current.schema.update(_keywords(m["body"], number))
+            _merge(current, _keywords(m["body"], number))
         elif m := PARAM.match(line):
             path = m["path"]
             if path in params:
@@ -157,8 +166,8 @@ def parse_annotations(text: str) -> Annotations:
                     "default:"
                 ):
                     raise ChartSchemaError(f"values.yaml:{number}: unknown modifier {modifier!r}")
-            current = Param(path, m["desc"].strip(), number, modifiers)
-            params[path] = current
+            params[path] = Param(path, m["desc"].strip(), number, modifiers)
+            current = params[path].schema
         else:
             current = None
     return Annotations(params, definitions)
