@@ -150,7 +150,8 @@ def parse_annotations(text: str) -> Annotations:
         elif m := SCHEMA.match(line):
             if current is None:
                 raise ChartSchemaError(
-                    f"values.yaml:{number}: '@schema' must follow an '@param' line directly"
+                    f"values.yaml:{number}: '@schema' must directly follow an '@param' "
+                    "(or '@schemaDef') line"
                 )
             _merge(current, _keywords(m["body"], number))
         elif m := PARAM.match(line):
@@ -206,9 +207,13 @@ def _leaf(value: Any, param: Param, definitions: dict[str, dict[str, Any]]) -> d
     kind: Any = json_type(value)
     for modifier in param.modifiers:
         kind = TYPE_MODIFIERS.get(modifier, kind)
-    if "nullable" in param.modifiers:
-        kind = [kind, "null"]
     extra = _resolve(param.schema, definitions, param.path)
+    if kind == "null" and "type" not in extra:
+        raise ChartSchemaError(
+            f"{param.path}: a null default says nothing of the type; add '## @schema type: ...'"
+        )
+    if "nullable" in param.modifiers and kind != "null":
+        kind = [kind, "null"]
     node: dict[str, Any] = {"description": param.description}
     node["type"] = extra.pop("type", kind)
     node.update(extra)

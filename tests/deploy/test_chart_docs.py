@@ -117,7 +117,7 @@ def test_a_value_added_with_its_comments_is_documented_and_checked(
             "  prefetch: 4\n",
             "@param comments for values that do not exist: worker.gone",
         ),
-        ("  ## @schema minimum: 1\n  prefetch: 4\n", "'@schema' must follow an '@param' line"),
+        ("  ## @schema minimum: 1\n  prefetch: 4\n", "'@schema' must directly follow an '@param'"),
         (
             "  ## @param worker.prefetch Tasks per worker\n  ## @schema minimum 1\n  prefetch: 4\n",
             "expected 'KEYWORD: VALUE, ...'",
@@ -137,6 +137,10 @@ def test_a_value_added_with_its_comments_is_documented_and_checked(
             "minimun: not JSON Schema (draft-07) keywords",
         ),
         (
+            "  ## @param worker.prefetch Tasks per worker\n  prefetch:\n",
+            "worker.prefetch: a null default says nothing of the type",
+        ),
+        (
             "  ## @param worker.prefetch Tasks per worker\n  ## @schema minimum: one\n"
             "  prefetch: 4\n",
             "worker.prefetch.minimum: invalid @schema: 'one' is not of type 'number'",
@@ -150,6 +154,7 @@ def test_a_value_added_with_its_comments_is_documented_and_checked(
         "unknown-ref",
         "modifier",
         "misspelt-keyword",
+        "null-default",
         "bad-keyword-value",
     ],
 )
