@@ -111,36 +111,14 @@ def handler_section(voice_dir: Path, quick: bool, device: str) -> list[dict[str,
     results: list[dict[str, Any]] = []
     rows: list[list[Any]] = []
     gpu = 0 if device == "cuda" else None
+    print("\n| voice | precision | batch | sentences | audio s | wall s | audio s/s | GPU MiB |")
     for precision in PRECISIONS if device == "cuda" else ("fp32",):
         backend = HfVitsBackend.load(voice_dir, gpu_id=gpu, precision=precision)
-        for batch in BATCHES if not quick else (1, 16, 64):
-            count = max(64, 8 * batch) if not quick else max(16, 2 * batch)
-            texts = (corpus * (count // len(corpus) + 1))[:count]
-            service = _service(backend, batch)
-            service.synthesize_each(_requests(texts[: 2 * batch]))  # warm-up
-            if device == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            t0 = time.perf_counter()
-            out = service.synthesize_each(_requests(texts))
-            if device == "cuda":
-                torch.cuda.synchronize()
-            wall = time.perf_counter() - t0
-            audio = sum(len(a) for a in out) / backend.sample_rate
-            peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
-            results.append(
-                {
-                    "backend": "transformers VITS (MMS size)",
-                    "precision": precision,
-                    "batch": batch,
-                    "sentences": count,
-                    "audio_s": audio,
-                    "wall_s": wall,
-                    "audio_per_s": audio / wall,
-                    "peak_gpu_mib": peak,
-                }
-            )
-            rows.append(["MMS VITS", precision, batch, count, audio, wall, audio / wall, peak])
+        try:
+            _handler_runs(backend, precision, corpus, quick, device, results, rows)
+        except Exception as e:  # one precision failing must not lose the others' figures
+            print(f"| MMS VITS | {precision} | failed: {type(e).__name__}: {str(e)[:200]} |")
+            results.append({"precision": precision, "error": f"{type(e).__name__}: {e}"[:500]})
         del backend
         if device == "cuda":
             torch.cuda.empty_cache()
@@ -160,6 +138,52 @@ def handler_section(voice_dir: Path, quick: bool, device: str) -> list[dict[str,
         rows,
     )
     return results
+
+
+def _handler_runs(
+    backend: Any,
+    precision: str,
+    corpus: list[str],
+    quick: bool,
+    device: str,
+    results: list[dict[str, Any]],
+    rows: list[list[Any]],
+) -> None:
+    import torch
+
+    for batch in BATCHES if not quick else (1, 16, 64):
+        count = max(64, 8 * batch) if not quick else max(16, 2 * batch)
+        texts = (corpus * (count // len(corpus) + 1))[:count]
+        service = _service(backend, batch)
+        service.synthesize_each(_requests(texts[: 2 * batch]))  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        out = service.synthesize_each(_requests(texts))
+        if device == "cuda":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+        audio = sum(len(a) for a in out) / backend.sample_rate
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
+        results.append(
+            {
+                "backend": "transformers VITS (MMS size)",
+                "precision": precision,
+                "batch": batch,
+                "sentences": count,
+                "audio_s": audio,
+                "wall_s": wall,
+                "audio_per_s": audio / wall,
+                "peak_gpu_mib": peak,
+            }
+        )
+        rows.append(["MMS VITS", precision, batch, count, audio, wall, audio / wall, peak])
+        print(
+            f"| MMS VITS | {precision} | {batch} | {count} | {audio:.1f} | {wall:.2f} |"
+            f" {audio / wall:.1f} | {peak:.0f} |",
+            flush=True,
+        )
 
 
 def _piper_rows(
@@ -486,6 +510,7 @@ def main() -> int:
                     r
                     for r in rows
                     if "precision" in r
+                    and "batch" in r
                     and r["batch"] == max(x["batch"] for x in rows if "batch" in x)
                 ),
                 key=lambda r: r["audio_per_s"],

@@ -33,6 +33,38 @@ def select_device(gpu_id: int | None) -> Any:
     return torch.device("cpu")
 
 
+def keep_durations_in_fp32(model: Any) -> None:
+    """Run a half-precision VitsModel's duration predictor in fp32, and its durations too.
+
+    Two things break in half precision, both measured on an H200 with an MMS-size model:
+
+    - the stochastic duration predictor's rational-quadratic spline computes a discriminant
+      ``b² - 4ac`` that rounds below zero in fp16 and transformers then raises "Discriminant has
+      negative values" for the whole batch;
+    - the frame alignment is built from ``cumsum(durations)`` and ``arange(frames)`` in the
+      durations' dtype, and fp16 counts exactly only up to 2,048 frames (33 s of 16 kHz audio).
+
+    The predictor is a small part of the compute (the HiFi-GAN decoder dominates), so it runs in
+    fp32: its inputs are cast up by a forward pre-hook, and its fp32 output makes the durations,
+    their running sum and the alignment indices fp32 as well.
+
+    Args:
+        model: A ``VitsModel`` already cast to fp16 or bf16; changed in place.
+    """
+    import torch
+
+    predictor = model.duration_predictor
+    predictor.float()
+
+    def cast_up(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def up(value: Any) -> Any:
+            return value.float() if torch.is_tensor(value) and value.is_floating_point() else value
+
+        return tuple(up(a) for a in args), {k: up(v) for k, v in kwargs.items()}
+
+    predictor.register_forward_pre_hook(cast_up, with_kwargs=True)
+
+
 @dataclass
 class HfVitsBackend:
     """A ``VitsModel`` with its tokenizer."""
@@ -76,6 +108,8 @@ class HfVitsBackend:
         dtype = dtypes[precision] if device.type == "cuda" else torch.float32
         model = VitsModel.from_pretrained(str(model_dir), local_files_only=True, dtype=dtype)
         model.to(device).eval()
+        if dtype != torch.float32:
+            keep_durations_in_fp32(model)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         logger.info("loaded transformers VITS voice %s on %s (%s)", model_dir, device, dtype)
