@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from handlers.backends.base import Backend, VoiceParams
+from handlers.batching import plan_calls
 from text_processing.chunking import split_for_synthesis
 from text_processing.normalize import normalize
 
@@ -49,6 +50,9 @@ class ServiceOptions:
     max_text_chars: int = 2000
     chunk_chars: int = 400
     max_batch_items: int = 16
+    # What one more padded model call costs, in padded input tokens (handlers/batching.py);
+    # 0 fills every call up to max_batch_items.
+    call_overhead_tokens: int = 0
     sentence_pause_ms: int = 250
     clause_pause_ms: int = 120
 
@@ -199,8 +203,13 @@ class SpeechService:
         size = max(1, self.options.max_batch_items)
         for voice_params, group in groups.items():
             group.sort(key=lambda it: len(it.ids))
-            for start in range(0, len(group), size):
-                batch = group[start : start + size]
+            calls = plan_calls(
+                [len(it.ids) for it in group],
+                max_items=size,
+                call_overhead_tokens=max(0, self.options.call_overhead_tokens),
+            )
+            for run in calls:
+                batch = group[run.start : run.stop]
                 waves = self.backend.infer([it.ids for it in batch], voice_params)
                 for item, wave in zip(batch, waves, strict=True):
                     item.audio = _normalize_peak(wave)

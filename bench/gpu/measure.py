@@ -240,8 +240,11 @@ def _piper_rows(
 # TorchServe
 
 
-def build_archives(voice_dir: Path, store: Path, device: str) -> list[str]:
-    """One .mar per precision, GPU profile, handler batching up to 256 items per model call."""
+def build_archives(
+    voice_dir: Path, store: Path, device: str, precision: str, overheads: set[int]
+) -> list[str]:
+    """One .mar per handler call overhead (handlers/batching.py) in ``precision``, GPU profile,
+    up to 256 items per model call: ``mms-<precision>-o<overhead>.mar``."""
     import yaml
 
     from voices.marbuild import archive, stage_transformers
@@ -249,32 +252,58 @@ def build_archives(voice_dir: Path, store: Path, device: str) -> list[str]:
     staged = store.parent / "staged-mms"
     stage_transformers("mms", voice_dir, staged)
     names = []
-    for precision in PRECISIONS if device == "cuda" else ("fp32",):
+    for overhead in sorted(overheads):
         config = yaml.safe_load((ROOT / "model-store/profiles/gpu.yaml").read_text())
         config["deviceType"] = "gpu" if device == "cuda" else "cpu"
-        config["handler"].update(precision=precision, max_batch_items=256)
-        path = store.parent / f"mms-{precision}.yaml"
+        config["handler"].update(
+            precision=precision, max_batch_items=256, call_overhead_tokens=overhead
+        )
+        name = f"mms-{precision}-o{overhead}"
+        path = store.parent / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
-        name = f"mms-{precision}"
         archive(name, staged, path, store)
         names.append(name)
     return names
 
 
+# (workers, batchSize, maxBatchDelay ms, handler call_overhead_tokens)
+Variant = tuple[int, int, int, int]
+VARIANTS: list[Variant] = [
+    (1, 64, 10, 0),
+    (2, 64, 10, 0),
+    (4, 64, 10, 0),
+    (8, 64, 10, 0),
+    (4, 16, 10, 0),
+    (4, 128, 20, 0),
+]
+
+
+def parse_variants(spec: str) -> list[Variant]:
+    """``2x64x10x3000,4x128x20x0`` → variants (workers x batch x delay x overhead)."""
+    out = []
+    for part in spec.split(","):
+        w, b, d, o = (int(x) for x in part.split("x"))
+        out.append((w, b, d, o))
+    return out
+
+
 def torchserve_section(
-    server: tsbench.Server, precision: str, quick: bool, seconds: float
+    server: tsbench.Server, precision: str, variants: list[Variant], seconds: float
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Throughput per (workers, batch size, delay); returns the rows and the best variant."""
+    """Throughput per (workers, batch size, delay, call overhead); returns the rows and the best
+    variant."""
     corpus = sentences()
-    variants = [(1, 64, 10), (2, 64, 10), (4, 64, 10), (8, 64, 10), (4, 16, 10), (4, 128, 20)]
-    if quick:
-        variants = [(1, 16, 10), (2, 16, 10)]
     results: list[dict[str, Any]] = []
     rows: list[list[Any]] = []
-    for workers, batch, delay in variants:
-        name = f"mms_w{workers}_b{batch}"
+    for workers, batch, delay, overhead in variants:
+        name = f"mms_w{workers}_b{batch}_o{overhead}"
         took = tsbench.register(
-            server, f"mms-{precision}.mar", name, workers=workers, batch_size=batch, delay_ms=delay
+            server,
+            f"mms-{precision}-o{overhead}.mar",
+            name,
+            workers=workers,
+            batch_size=batch,
+            delay_ms=delay,
         )
         url = f"{server.inference}/predictions/{name}"
         concurrency = max(32, 2 * workers * batch)
@@ -288,6 +317,7 @@ def torchserve_section(
             "workers": workers,
             "batch_size": batch,
             "max_batch_delay_ms": delay,
+            "call_overhead_tokens": overhead,
             "precision": precision,
             "concurrency": concurrency,
             "register_s": took,
@@ -301,6 +331,7 @@ def torchserve_section(
                 workers,
                 batch,
                 delay,
+                overhead,
                 precision,
                 concurrency,
                 load.requests,
@@ -317,6 +348,7 @@ def torchserve_section(
             "workers",
             "batchSize",
             "maxBatchDelay ms",
+            "call overhead tokens",
             "precision",
             "clients",
             "requests",
@@ -339,7 +371,7 @@ def ttfa_section(server: tsbench.Server, precision: str, best: dict[str, Any]) -
     name = "mms_ttfa"
     tsbench.register(
         server,
-        f"mms-{precision}.mar",
+        f"mms-{precision}-o{best.get('call_overhead_tokens', 0)}.mar",
         name,
         workers=best["workers"],
         batch_size=best["batch_size"],
@@ -400,7 +432,7 @@ def stack_section(
     name = "mms"
     tsbench.register(
         server,
-        f"mms-{precision}.mar",
+        f"mms-{precision}-o{best.get('call_overhead_tokens', 0)}.mar",
         name,
         workers=best["workers"],
         batch_size=best["batch_size"],
@@ -478,6 +510,12 @@ def main() -> int:
     )
     parser.add_argument("--stack-threads", type=int, default=64)
     parser.add_argument(
+        "--variants",
+        type=parse_variants,
+        default=None,
+        help="TorchServe variants, WORKERSxBATCHxDELAYxOVERHEAD,... (default: a sweep)",
+    )
+    parser.add_argument(
         "--tiny",
         action="store_true",
         help="a toy model instead of the MMS size (rehearse without a GPU)",
@@ -521,13 +559,21 @@ def main() -> int:
         precision = "fp32"
     if sections & {"torchserve", "ttfa", "stack"}:
         store = args.workdir / "store"
-        build_archives(voice_dir, store, device)
+        variants = args.variants or ([(1, 16, 10, 0), (2, 16, 10, 0)] if args.quick else VARIANTS)
+        build_archives(voice_dir, store, device, precision, {v[3] for v in variants})
         server = tsbench.start_server(store, args.workdir / "torchserve")
         try:
-            best = {"workers": 1, "batch_size": 16, "max_batch_delay_ms": 10, "concurrency": 32}
+            first = variants[0]
+            best = {
+                "workers": first[0],
+                "batch_size": first[1],
+                "max_batch_delay_ms": first[2],
+                "call_overhead_tokens": first[3],
+                "concurrency": max(32, 2 * first[0] * first[1]),
+            }
             if "torchserve" in sections:
                 figures["torchserve"], best = torchserve_section(
-                    server, precision, args.quick, args.seconds
+                    server, precision, variants, args.seconds
                 )
                 save()
                 print(
