@@ -186,6 +186,6 @@ def test_text_the_voice_refuses_fails_alone(
             what="the refused task in the dead-letter queue",
         )
         _, _, body = channel.basic_get(dead_queue, auto_ack=True)
-        assert TaskMessage.from_bytes(body).segment_id == segments[1].id
+        assert TaskMessage.from_wire(body).segment_id == segments[1].id
     finally:
         connection.close()

@@ -45,10 +45,9 @@ def collect_results(channel, queue: str, wait_for, count: int) -> dict[int, Resu
     results: dict[int, ResultMessage] = {}
 
     def more() -> bool:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
         if method is not None:
-            result = ResultMessage.from_bytes(body)
-            assert isinstance(result, ResultMessage)
+            result = ResultMessage.from_wire(body, properties.headers)
             results[result.segment_id] = result
         return len(results) >= count
 
@@ -123,7 +122,7 @@ def test_worker_turns_tasks_into_results_and_failures_stay_per_segment(
         assert len(samples) == len(texts[i]) * 100
         assert audio.duration_ms == round(1000 * len(texts[i]) * 100 / RATE)
     assert b"\xffnot a task" in dead
-    failed = [TaskMessage.from_bytes(b).segment_id for b in dead if b != b"\xffnot a task"]
+    failed = [TaskMessage.from_wire(b).segment_id for b in dead if b != b"\xffnot a task"]
     assert sorted(failed) == [2, 4]
     assert ready(amqp_channel, f"{rabbit_settings.queue_prefix}.tasks") == 0
 
