@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contract import limits
 
@@ -89,6 +89,15 @@ class TaskMessage(_Message):
     voice: str
     text: str = Field(min_length=1)
     params: SynthesisParams = Field(default_factory=SynthesisParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unused_priority(cls, data: Any) -> Any:
+        # Tasks written before the unused ``priority`` field was removed may still sit in outbox
+        # tables and queues at an upgrade: read them (the field never changed anything).
+        if isinstance(data, dict) and "priority" in data:
+            return {k: v for k, v in data.items() if k != "priority"}
+        return data
 
 
 AudioFormat = Literal["flac"]

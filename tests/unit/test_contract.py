@@ -83,6 +83,12 @@ def test_tasks_and_events_are_json_bodies() -> None:
         assert type(message).from_wire(wire.body, wire.headers) == message
 
 
+def test_tasks_queued_by_the_previous_version_still_parse() -> None:
+    old = b'{"schema": "voxmill.task/1", "task_id": "t", "project_id": 1, "segment_id": 2,'
+    old += b' "voice": "joe", "text": "Hi.", "priority": 0}'
+    assert TaskMessage.from_wire(old).segment_id == 2
+
+
 def test_the_in_process_broker_carries_the_same_wire_format() -> None:
     broker = MemoryBroker(Settings(queue_prefix="wire"))
     MemoryPublisher(broker).publish_result(done_result())
