@@ -40,7 +40,6 @@ class VoxmillHandler:
     def __init__(self) -> None:
         self.service: SpeechService | None = None
         self.initialized = False
-        self.context: Any = None
 
     def initialize(self, context: Any) -> None:
         """Load the voice from the extracted archive onto this worker's device."""
@@ -109,7 +108,6 @@ class VoxmillHandler:
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
         """TorchServe's entry point for one batch."""
-        self.context = context
         requests = self.preprocess(data)
         return self.postprocess(self.inference(requests), requests, context)
 
