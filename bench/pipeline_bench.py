@@ -8,7 +8,8 @@ request (p50/p95) vs the handler alone in-process and a direct TorchServe call.
 
 Run: .venv/bin/python bench/pipeline_bench.py   (stops the stack when done)
 On a shared machine give the stack its own ports, database and queue prefix, for example
-PORT=8350 TS_PORT=8360 STACK_DB=bench_me VOXMILL_QUEUE_PREFIX=bench-me .venv/bin/python ...
+PORT=8350 TS_PORT=8370 STACK_DB=bench_me VOXMILL_QUEUE_PREFIX=bench-me .venv/bin/python ...
+(TorchServe takes TS_PORT to TS_PORT+4, the workers' health endpoints PORT+11 and PORT+12.)
 """
 
 from __future__ import annotations
