@@ -15,13 +15,10 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
+from contract import limits
+from contract.retry import RetryPolicy
 
-# Limits that a user can hit; documented in the README ("Limits").
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_SEGMENTS_PER_DOCUMENT = 20_000
-MAX_SPEECH_INPUT_CHARS = 4_096
-MAX_HANDLER_TEXT_CHARS = 2_000
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
 
 
 class Mode(StrEnum):
@@ -62,6 +59,7 @@ class Settings(BaseSettings):
     port: int = 8000
 
     queue_prefix: str = "voxmill"
+    # Retries and deliveries: read through retry_policy(), never one by one.
     delivery_limit: int = 5
     prefetch: int = 4
     heartbeat_s: int = 30
@@ -70,9 +68,9 @@ class Settings(BaseSettings):
     # First back-off before a worker retries a transient TorchServe failure; doubles per retry.
     task_backoff_s: float = 1.0
 
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
-    max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
-    max_speech_chars: int = MAX_SPEECH_INPUT_CHARS
+    max_upload_bytes: int = limits.MAX_UPLOAD_BYTES
+    max_segments: int = limits.MAX_SEGMENTS_PER_DOCUMENT
+    max_speech_chars: int = limits.MAX_SPEECH_INPUT_CHARS
 
     # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
     # a commit in this process wakes it at once.
@@ -115,6 +113,10 @@ class Settings(BaseSettings):
         if "guest:guest@" in self.broker_url and self.mode is Mode.DISTRIBUTED:
             raise ValueError("VOXMILL_BROKER_URL uses the guest account; set real credentials")
         return self
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retry and delivery policy these settings configure (see :mod:`contract.retry`)."""
+        return RetryPolicy.from_settings(self)
 
     def effective_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``data_dir`` in embedded mode."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from contract import limits
 from handlers.backends.base import Backend, VoiceParams
 from handlers.batching import plan_calls
 from text_processing.chunking import split_for_synthesis
@@ -22,7 +23,9 @@ from text_processing.normalize import normalize
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("wav", "pcm")
+# What a caller may ask for: FLAC is what conversions store (encoded here, once, and handed on
+# untouched); WAV and raw PCM give samples to callers that process them (REST speech streaming).
+FORMATS = ("wav", "flac", "pcm")
 PEAK = 0.95
 
 
@@ -35,8 +38,8 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class SpeechRequest:
-    """One validated synthesis request."""
+class SynthesisRequest:
+    """One validated request to the voice handler (one TorchServe batch item)."""
 
     text: str
     params: VoiceParams = field(default_factory=VoiceParams)
@@ -47,14 +50,14 @@ class SpeechRequest:
 class ServiceOptions:
     """Tuning that comes from the ``handler:`` section of ``model-config.yaml``."""
 
-    max_text_chars: int = 2000
+    max_text_chars: int = limits.MAX_SEGMENT_CHARS
     chunk_chars: int = 400
     max_batch_items: int = 16
     # What one more padded model call costs, in padded input tokens (handlers/batching.py);
     # 0 fills every call up to max_batch_items.
     call_overhead_tokens: int = 0
-    sentence_pause_ms: int = 250
-    clause_pause_ms: int = 120
+    sentence_pause_ms: int = limits.SENTENCE_PAUSE_MS
+    clause_pause_ms: int = limits.CLAUSE_PAUSE_MS
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any] | None) -> ServiceOptions:
@@ -75,7 +78,7 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
     return float(value)
 
 
-def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
+def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
     """Validate one request body (JSON object, JSON bytes, or plain text bytes).
 
     Raises:
@@ -113,16 +116,11 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise RequestError(f"'format' must be one of {', '.join(FORMATS)}")
     params = VoiceParams(
-        speed=_number(body, "speed", 1.0, 0.25, 4.0),
-        noise_scale=_number(body, "noise_scale", None, 0.0, 2.0),
-        noise_w=_number(body, "noise_w", None, 0.0, 2.0),
+        speed=_number(body, "speed", limits.SPEED_DEFAULT, limits.SPEED_MIN, limits.SPEED_MAX),
+        noise_scale=_number(body, "noise_scale", None, limits.NOISE_MIN, limits.NOISE_MAX),
+        noise_w=_number(body, "noise_w", None, limits.NOISE_MIN, limits.NOISE_MAX),
     )
-    return SpeechRequest(text=text, params=params, format=fmt)
-
-
-def to_int16(audio: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] to 16-bit samples."""
-    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    return SynthesisRequest(text=text, params=params, format=fmt)
 
 
 def _normalize_peak(audio: np.ndarray) -> np.ndarray:
@@ -152,7 +150,7 @@ class SpeechService:
         """The voice's sample rate in Hz."""
         return self.backend.sample_rate
 
-    def _items(self, index: int, request: SpeechRequest) -> list[_Item]:
+    def _items(self, index: int, request: SynthesisRequest) -> list[_Item]:
         opts = self.options
         items: list[_Item] = []
         chunks = split_for_synthesis(normalize(request.text), opts.chunk_chars)
@@ -167,25 +165,19 @@ class SpeechService:
                 items.append(_Item(index, ids, pause))
         return items
 
-    def synthesize(self, requests: list[SpeechRequest]) -> list[np.ndarray]:
-        """Synthesize every request; returns float32 audio per request, in order.
+    def synthesize_each(self, requests: list[SynthesisRequest | RequestError]) -> list[Any]:
+        """Synthesize every valid request of a batch; float32 audio per request, in order.
 
-        Raises:
-            RequestError: A request whose text has nothing speakable.
+        A request that was already a :class:`RequestError`, or whose text has nothing speakable,
+        yields its error in its place instead of raising.
         """
-        results = self.synthesize_each(list(requests))
-        for result in results:
-            if isinstance(result, RequestError):
-                raise result
-        return results
-
-    def synthesize_each(self, requests: list[SpeechRequest | RequestError]) -> list[Any]:
-        """Like :meth:`synthesize`, but a bad request yields its error and not an exception."""
         results: list[Any] = list(requests)
         items: list[_Item] = []
         params: list[VoiceParams] = []
         for i, request in enumerate(requests):
-            params.append(request.params if isinstance(request, SpeechRequest) else VoiceParams())
+            params.append(
+                request.params if isinstance(request, SynthesisRequest) else VoiceParams()
+            )
             if isinstance(request, RequestError):
                 continue
             found = self._items(i, request)

@@ -96,9 +96,9 @@ def _service(backend: Any, batch: int) -> Any:
 
 
 def _requests(texts: list[str]) -> list[Any]:
-    from handlers.speech import SpeechRequest
+    from handlers.speech import SynthesisRequest
 
-    return [SpeechRequest(text=t) for t in texts]
+    return [SynthesisRequest(text=t) for t in texts]
 
 
 def handler_section(voice_dir: Path, quick: bool, device: str) -> list[dict[str, Any]]:
@@ -425,7 +425,8 @@ def stack_section(
     import httpx
 
     from api.main import create_app
-    from cli.convert import run_conversion, serving
+    from cli.rest import run_conversion
+    from cli.servers import serving
     from contract.settings import Mode, Settings
     from synthesis.torchserve import TorchServeSynthesizer
 
