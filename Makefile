@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := .tools
 HELM := $(TOOLS)/helm/helm
+# Installed by scripts/install-chart-tools.sh; its copy of the lockfile marks a finished install.
+CHART_TOOLS := $(TOOLS)/chart-tools/package-lock.json
 PORT ?= 8000
 MARS := model-store/joe.mar
 RUN := .run
@@ -15,7 +17,7 @@ PACKAGES := contract text_processing audio handlers synthesis messaging worker a
             cli devtools
 
 .PHONY: help run test lint typecheck unit integration e2e deploy-test mar torchserve torchserve-stop \
-        stack stack-down services browser helm bench clean
+        stack stack-down services browser helm chart-tools chart-schema bench clean
 
 help:
 	@echo "make run              start Voxmill (embedded mode) on http://127.0.0.1:$(PORT)"
@@ -26,6 +28,7 @@ help:
 	@echo "make stack            distributed mode: TorchServe, 2 workers, API (Postgres + RabbitMQ)"
 	@echo "make stack-down       stop the stack"
 	@echo "make bench            run the benchmarks in bench/"
+	@echo "make chart-schema     regenerate the chart's values.schema.json and README tables from values.yaml"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -57,14 +60,23 @@ helm: $(HELM)
 $(HELM):
 	bash scripts/install-helm.sh $(TOOLS)
 
+chart-tools: $(CHART_TOOLS)
+$(CHART_TOOLS): scripts/chart-tools/package-lock.json
+	bash scripts/install-chart-tools.sh $(TOOLS)
+
+# values.yaml is the one source of the chart's parameter docs and checks (helm/voxmill/README.md,
+# "Changing values"); tests/deploy/test_chart_docs.py fails while the generated files are stale.
+chart-schema: $(STAMP) $(CHART_TOOLS)
+	$(BIN)/python scripts/chart_schema.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) scripts/chart_schema.py
 
-test: $(STAMP) services browser $(HELM) $(MARS) lint typecheck
+test: $(STAMP) services browser $(HELM) $(CHART_TOOLS) $(MARS) lint typecheck
 	PATH=$(abspath $(TOOLS)/helm):$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider --timeout=900 tests
 
 unit: $(STAMP)
@@ -73,7 +85,7 @@ unit: $(STAMP)
 e2e: $(STAMP) $(MARS) browser
 	$(BIN)/pytest -p no:cacheprovider -m e2e tests/e2e
 
-deploy-test: $(STAMP) $(HELM)
+deploy-test: $(STAMP) $(HELM) $(CHART_TOOLS)
 	PATH=$(abspath $(TOOLS)/helm):$$PATH $(BIN)/pytest -p no:cacheprovider -m deploy tests/deploy tests/unit/test_ts_gateway.py
 
 torchserve: $(MARS)

@@ -239,7 +239,7 @@ def _outbox_row(task: TaskMessage, now: datetime) -> dict[str, object]:
     return {
         "kind": OUTBOX_TASK,
         "message_id": task.task_id,
-        "body": task.to_bytes().decode(),
+        "body": task.to_wire().body.decode(),
         "created_at": now,
     }
 

@@ -16,24 +16,18 @@ from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
-import soundfile as sf
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
+from contract import limits
 
 log = logging.getLogger(__name__)
 
-SENTENCE_PAUSE_MS = 250
-PARAGRAPH_PAUSE_MS = 700
+SENTENCE_PAUSE_MS = limits.SENTENCE_PAUSE_MS
+PARAGRAPH_PAUSE_MS = limits.PARAGRAPH_PAUSE_MS
 CHAPTER_PAUSE_MS = 1500
-_SOUNDFILE = {
-    "flac": ("FLAC", "PCM_16"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-    "ogg": ("OGG", "VORBIS"),
-}
-_BLOCK = 1 << 16
 
 
 class NotReadyError(Exception):
@@ -189,21 +183,9 @@ def write_project(session_factory: sessionmaker[Session], plan: Layout, fmt: str
 
     The caller closes the file (which deletes it).
     """
-    container, subtype = _SOUNDFILE[fmt]
     out = tempfile.TemporaryFile(prefix="voxmill-export-")  # noqa: SIM115 - returned open
     try:
-        with sf.SoundFile(
-            out,
-            "w",
-            samplerate=plan.sample_rate,
-            channels=1,
-            format=container,
-            subtype=subtype,
-            closefd=False,
-        ) as sound:
-            for piece in _chapters(session_factory, plan):
-                for i in range(0, len(piece), _BLOCK):
-                    sound.write(piece[i : i + _BLOCK])
+        audio.encode_to(out, _chapters(session_factory, plan), plan.sample_rate, fmt)
     except BaseException:
         out.close()
         raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +22,17 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api.routes import chapters, conversions, documents, events, lexicon, projects, segments
+from api.routes import (
+    chapters,
+    conversions,
+    documents,
+    events,
+    lexicon,
+    ops,
+    projects,
+    segments,
+    speech,
+)
 from api.runtime import Runtime
 from api.security import require_api_key
 from api.ui import mount_ui
@@ -34,17 +43,6 @@ from synthesis.base import Synthesizer
 log = logging.getLogger(__name__)
 
 API_ROUTERS = (projects, documents, lexicon, conversions, segments, chapters, events)
-
-
-def _optional_module(name: str) -> Any | None:
-    """The module, or ``None`` when this install does not have it (a missing dependency of an
-    existing module is still an error)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return None
 
 
 def _validation_message(errors: list[Any]) -> str:
@@ -140,25 +138,13 @@ def create_app(
     app.state.readiness = runtime.readiness_checks()
     _install_error_handlers(app)
 
-    ops = _optional_module("api.routes.ops")
-    if ops is not None:
-        ops.install_metrics(app)  # request counts and latencies for every route
-    for module_name in ("api.routes.ops", "api.routes.speech"):
-        module = _optional_module(module_name)
-        if module is not None:
-            app.include_router(module.router)  # speech applies require_api_key itself
+    ops.install_metrics(app)  # request counts and latencies for every route
+    app.include_router(ops.router)  # probes and scrapers need no key
+    app.include_router(speech.router)  # applies require_api_key itself
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
-    _mount_ui(app)
     mount_ui(app)
     return app
-
-
-def _mount_ui(app: FastAPI) -> None:
-    """Serve the web UI (``api/ui.py``, ``api/static``) when this install has it."""
-    ui = _optional_module("api.ui")
-    if ui is not None and (ui.STATIC_DIR / "index.html").is_file():
-        ui.mount_ui(app)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.crud import OUTBOX_TASK
 from api.models import OutboxMessage
-from messaging.types import MessagePublisher, PublishError, backoff_delay
+from contract.retry import Backoff, RetryPolicy
+from messaging.service import BackgroundService
+from messaging.types import MessagePublisher, PublishError
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundService):
     """Publishes outbox rows from a background thread.
 
     Args:
@@ -35,6 +37,7 @@ class OutboxRelay:
         poll_s: How often to look for rows when nobody called :meth:`wake` (rows left by a crash,
             or committed by another replica whose relay is down).
         batch_size: Rows claimed per transaction.
+        backoff: Wait between failed rounds (default: the :class:`RetryPolicy` default).
     """
 
     def __init__(
@@ -44,50 +47,37 @@ class OutboxRelay:
         *,
         poll_s: float = 1.0,
         batch_size: int = BATCH_SIZE,
+        backoff: Backoff | None = None,
     ) -> None:
+        super().__init__("outbox-relay", daemon=True)
         self._session_factory = session_factory
         self._publisher = publisher
         self._poll_s = poll_s
         self._batch_size = batch_size
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._backoff = backoff or RetryPolicy().relay_backoff
+        self._woken = threading.Event()
         self.published = 0
         """Messages published (and confirmed) by this relay since it started."""
         self.healthy = True
         """False after a failed round, until one succeeds (for readiness and logs)."""
 
-    def start(self) -> threading.Thread:
-        """Run :meth:`run` in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, name="outbox-relay", daemon=True)
-        self._thread.start()
-        return self._thread
-
     def wake(self) -> None:
         """Look for rows now (called after committing new ones)."""
-        self._wake.set()
+        self._woken.set()
 
-    def stop(self) -> None:
-        """Stop after the current batch."""
-        self._stop.set()
-        self._wake.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; ``True`` when it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+    def _wake(self) -> None:
+        self._woken.set()
 
     def run(self) -> None:
         """Relay until :meth:`stop`."""
         failures = 0
-        while not self._stop.is_set():
+        self._set_connected(True)
+        while not self.stopping:
             try:
                 count = self.relay_once()
             except (PublishError, SQLAlchemyError) as e:
                 self.healthy = False
-                delay = backoff_delay(failures, base=0.5, cap=10.0)
+                delay = self._backoff.delay(failures)
                 failures += 1
                 log.warning("outbox relay failed (%s); retrying in %.1fs", e, delay)
                 self._stop.wait(delay)
@@ -95,8 +85,9 @@ class OutboxRelay:
             failures = 0
             self.healthy = True
             if count < self._batch_size:  # a full batch means more may be waiting
-                self._wake.wait(self._poll_s)
-                self._wake.clear()
+                self._woken.wait(self._poll_s)
+                self._woken.clear()
+        self._set_connected(False)
         log.info("outbox relay stopped after publishing %d messages", self.published)
 
     def relay_once(self) -> int:

@@ -4,34 +4,34 @@ A result is applied only while its segment is ``queued`` *and* the segment's cur
 the result's: one conditional UPDATE does both the check and the write, so two copies of a result
 racing on two threads (or two API replicas) cannot both apply, and the conversion's counters are
 incremented only by the one that did. The message is acked after the transaction commits.
+
+The audio is stored as the voice handler encoded it: the consumer checks its magic bytes and
+takes its length from the result's metadata, without decoding it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import soundfile as sf
 from sqlalchemy import case, literal, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from api.event_payloads import SegmentEvent
 from api.models import Conversion, Segment, SegmentStatus, UTCDateTime, utcnow
-from api.progress import compute_progress
+from api.schemas import ConversionOut
 from contract.messages import EventMessage, MessageError, ResultMessage
-from messaging.types import Delivery, Handler, Outcome, backoff_delay
+from contract.retry import RetryPolicy
+from messaging.types import Delivery, Handler, Outcome
 
 log = logging.getLogger(__name__)
 
 FLAC_MAGIC = b"fLaC"
-# How long a result waits for the database to come back before it is returned to the queue.
-DB_RETRY_FOR_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class AppliedResult:
     duration_ms: int | None
     error: str | None
     conversion_id: int | None
+    conversion_kind: str = "project"
     total: int = 0
     done: int = 0
     failed: int = 0
@@ -52,51 +53,41 @@ class AppliedResult:
     finished_at: datetime | None = None
 
     def event(self) -> EventMessage:
-        """The ``segment`` event browsers receive."""
-        data: dict[str, object] = {
-            "segment_id": self.segment_id,
-            "chapter_id": self.chapter_id,
-            "status": self.status.value,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-        }
+        """The ``segment`` event browsers receive (:class:`api.event_payloads.SegmentEvent`)."""
+        conversion = None
         if self.conversion_id is not None and self.started_at is not None:
-            progress = compute_progress(
+            conversion = ConversionOut.of_counters(
+                id=self.conversion_id,
+                project_id=self.project_id,
+                kind=self.conversion_kind,
                 total=self.total,
                 done=self.done,
                 failed=self.failed,
                 started_at=self.started_at,
-                now=utcnow(),
                 finished_at=self.finished_at,
+                now=utcnow(),
             )
-            data["conversion"] = {
-                "id": self.conversion_id,
-                "total": progress.total,
-                "done": progress.done,
-                "failed": progress.failed,
-                "queued": progress.queued,
-                "percent": progress.percent,
-                "eta_s": progress.eta_s,
-                "finished": progress.finished,
-            }
-        return EventMessage(type="segment", project_id=self.project_id, data=data)
+        payload = SegmentEvent(
+            segment_id=self.segment_id,
+            chapter_id=self.chapter_id,
+            status=self.status,
+            duration_ms=self.duration_ms,
+            error=self.error,
+            conversion=conversion,
+        )
+        return payload.message(self.project_id)
 
 
 def _audio_of(result: ResultMessage) -> tuple[bytes, int] | str:
     """The FLAC bytes and their sample count, or why the audio is unusable."""
-    if not result.audio:
+    data = result.audio
+    if not data:
         return "the worker reported success but sent no audio"
-    try:
-        data = base64.b64decode(result.audio, validate=True)
-    except (binascii.Error, ValueError) as e:
-        return f"the worker sent audio that is not valid base64: {e}"
     if not data.startswith(FLAC_MAGIC):
         return "the worker sent audio that is not FLAC"
-    try:
-        info = sf.info(io.BytesIO(data))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        return f"the worker sent unreadable FLAC audio: {e}"
-    return data, int(info.frames)
+    if not result.num_samples or not result.sample_rate:
+        return "the worker sent audio without its sample count or sample rate"
+    return data, result.num_samples
 
 
 def apply_result(session: Session, result: ResultMessage) -> AppliedResult | None:
@@ -118,12 +109,11 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
             values["last_error"] = audio
         else:
             data, frames = audio
-            rate = result.sample_rate or 0
             values.update(
                 audio=data,
-                sample_rate=rate,
+                sample_rate=result.sample_rate,
                 num_samples=frames,
-                duration_ms=round(1000 * frames / rate) if rate else result.duration_ms,
+                duration_ms=result.duration_ms,
                 last_error=None,
             )
     else:
@@ -177,6 +167,7 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
             ),
         )
         .returning(
+            Conversion.kind,
             Conversion.total,
             Conversion.done,
             Conversion.failed,
@@ -187,9 +178,10 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
     ).first()
     if counters is None:
         return applied
-    total, done_n, failed_n, started_at, finished_at = counters
+    kind, total, done_n, failed_n, started_at, finished_at = counters
     return replace(
         applied,
+        conversion_kind=kind,
         total=total,
         done=done_n,
         failed=failed_n,
@@ -220,46 +212,60 @@ def make_result_handler(
     on_applied: Callable[[AppliedResult], None],
     *,
     stopping: threading.Event | None = None,
-    retry_for_s: float = DB_RETRY_FOR_S,
+    policy: RetryPolicy | None = None,
     stats: ResultStats | None = None,
 ) -> Handler:
     """The handler for ``<prefix>.results`` (RabbitMQ or in-process).
 
-    - An invalid body is rejected to the dead-letter queue.
+    - An invalid message is rejected to the dead-letter queue.
     - The result is applied and committed; only then does the handler return ``ACK``.
-    - A database error is retried with back-off for up to ``retry_for_s`` (a restarting database
-      should not burn the message's delivery limit), then the message is requeued.
+    - A database error is retried with the policy's ``store_backoff`` for up to
+      ``store_retry_for_s`` (a restarting database should not burn the message's delivery limit),
+      then the message is requeued; so is it at once when ``stopping`` is set.
     - ``on_applied`` runs after the commit for results that changed something (never for
       duplicates); it must not block (it hands the event to a publisher thread).
     """
     stop = stopping or threading.Event()
     counts = stats or ResultStats()
+    rules = policy or RetryPolicy()
+
+    def store(result: ResultMessage) -> AppliedResult | None:
+        with session_factory.begin() as session:
+            return apply_result(session, result)
+
+    def give_up(state: RetryCallState) -> bool:
+        return stop.is_set() or (state.seconds_since_start or 0.0) >= rules.store_retry_for_s
+
+    def sleep(delay: float) -> None:
+        if stop.wait(delay):
+            raise _Stopping
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("storing a result failed (%s); retrying in %.1fs", error, state.upcoming_sleep)
 
     def handle(delivery: Delivery) -> Outcome:
         try:
-            result = ResultMessage.from_bytes(delivery.body)
+            result = ResultMessage.from_wire(delivery.body, delivery.headers)
         except MessageError as e:
             log.error("dead-lettering an invalid result message: %s", e)
             counts.count("rejected")
             return Outcome.REJECT
-        assert isinstance(result, ResultMessage)
-        attempt = 0
-        waited = 0.0
-        while True:
-            try:
-                with session_factory.begin() as session:
-                    applied = apply_result(session, result)
-                break
-            except SQLAlchemyError as e:
-                delay = backoff_delay(attempt, base=0.5, cap=5.0)
-                attempt += 1
-                waited += delay
-                if waited > retry_for_s or stop.is_set():
-                    log.error("result %s not stored (%s); requeueing it", result.task_id, e)
-                    return Outcome.REQUEUE
-                log.warning("storing result %s failed (%s); retrying", result.task_id, e)
-                if stop.wait(delay):
-                    return Outcome.REQUEUE
+        retrying = Retrying(
+            retry=retry_if_exception_type(SQLAlchemyError),
+            stop=give_up,
+            wait=rules.store_backoff.wait,
+            sleep=sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        try:
+            applied = retrying(store, result)
+        except SQLAlchemyError as e:
+            log.error("result %s not stored (%s); requeueing it", result.task_id, e)
+            return Outcome.REQUEUE
+        except _Stopping:
+            return Outcome.REQUEUE
         counts.count("ignored" if applied is None else "applied")
         if applied is not None:
             try:
@@ -269,3 +275,7 @@ def make_result_handler(
         return Outcome.ACK
 
     return handle
+
+
+class _Stopping(Exception):
+    """Raised out of a retry wait when the consumer is stopping."""

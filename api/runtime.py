@@ -22,12 +22,15 @@ from contract.settings import Mode, Settings
 from messaging.transport import MemoryTransport, RabbitTransport, Service, Transport
 from messaging.types import MessagePublisher
 from synthesis.base import Synthesizer
+from synthesis.factory import default_synthesizer
 from text_processing.isolation import DocumentPool
 from text_processing.limits import DocumentLimits
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], object]
+"""A check for ``/readyz``: passes unless it raises or returns ``False``; its ``__qualname__``
+names it in the answer."""
 STOP_TIMEOUT_S = 30.0
 # How long start-up waits for the consumers to attach. Serving before the events queue is bound
 # would let a browser's first events go missing; a broker that is down only delays readiness.
@@ -37,23 +40,6 @@ CONNECT_WAIT_S = 10.0
 def _named(name: str, check: Callable[[], object]) -> ReadinessCheck:
     check.__qualname__ = name  # what /readyz reports for a failing check
     return check
-
-
-def default_synthesizer(settings: Settings) -> Synthesizer | None:
-    """The synthesizer a mode uses when none is given.
-
-    Embedded: the handler in this process. Distributed: TorchServe over HTTP when a URL is
-    configured (for ``/v1/audio/speech``; conversions go through the workers either way).
-    """
-    if settings.mode is Mode.EMBEDDED:
-        from synthesis.inprocess import InProcessSynthesizer
-
-        return InProcessSynthesizer(settings.model_store, settings.data_dir)
-    if settings.torchserve_url or settings.voice_routes:
-        from synthesis.torchserve import TorchServeSynthesizer
-
-        return TorchServeSynthesizer(settings)
-    return None
 
 
 def default_transport(settings: Settings) -> Transport:
@@ -143,13 +129,21 @@ class Runtime:
         task_publisher = self.transport.publisher("voxmill-api-outbox")
         event_publisher = self.transport.publisher("voxmill-api-events")
         self.publishers += [task_publisher, event_publisher]
+        policy = settings.retry_policy()
         self.relay = OutboxRelay(
-            self.session_factory, task_publisher, poll_s=settings.outbox_poll_s
+            self.session_factory,
+            task_publisher,
+            poll_s=settings.outbox_poll_s,
+            backoff=policy.relay_backoff,
         )
         self.sender = EventSender(event_publisher)
         listener = self.transport.event_listener(self.hub.publish_threadsafe)
         handler = make_result_handler(
-            self.session_factory, self._on_result, stopping=self._stopping, stats=self.result_stats
+            self.session_factory,
+            self._on_result,
+            stopping=self._stopping,
+            policy=policy,
+            stats=self.result_stats,
         )
         self.results_consumer = self.transport.consumer(
             topology.results, handler, concurrency=settings.prefetch, name="voxmill-api-results"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.crud import StatusCounts
 from api.models import Conversion, SegmentStatus
 from api.progress import compute_progress
-from contract.settings import MAX_HANDLER_TEXT_CHARS
+from contract import limits
 
 AudioFormat = Literal["wav", "flac", "mp3", "ogg"]
 
@@ -30,7 +30,12 @@ class ProjectCreate(BaseModel):
     voice: str | None = Field(
         default=None, max_length=100, description="voice name; default VOXMILL_DEFAULT_VOICE"
     )
-    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="speaking rate, 1.0 = normal")
+    speed: float = Field(
+        default=limits.SPEED_DEFAULT,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        description="speaking rate, 1.0 = normal",
+    )
 
 
 class ProjectOut(BaseModel):
@@ -120,7 +125,7 @@ class ConversionStart(BaseModel):
 
 
 class ConversionOut(BaseModel):
-    """A conversion's progress."""
+    """A conversion's progress (``GET /v1/conversions/{id}``, and inside live events)."""
 
     id: int
     project_id: int
@@ -139,18 +144,45 @@ class ConversionOut(BaseModel):
     @classmethod
     def of(cls, conversion: Conversion, now: datetime) -> ConversionOut:
         """From a :class:`api.models.Conversion` at time ``now``."""
-        progress = compute_progress(
+        return cls.of_counters(
+            id=conversion.id,
+            project_id=conversion.project_id,
+            kind=conversion.kind,
             total=conversion.total,
             done=conversion.done,
             failed=conversion.failed,
             started_at=conversion.started_at,
-            now=now,
             finished_at=conversion.finished_at,
+            now=now,
+        )
+
+    @classmethod
+    def of_counters(
+        cls,
+        *,
+        id: int,
+        project_id: int,
+        kind: str,
+        total: int,
+        done: int,
+        failed: int,
+        started_at: datetime,
+        finished_at: datetime | None,
+        now: datetime,
+    ) -> ConversionOut:
+        """From a conversion's stored counters (as an UPDATE ... RETURNING gives them)."""
+        progress = compute_progress(
+            total=total,
+            done=done,
+            failed=failed,
+            started_at=started_at,
+            now=now,
+            finished_at=finished_at,
         )
         return cls(
-            id=conversion.id,
-            project_id=conversion.project_id,
-            kind=conversion.kind,
+            id=id,
+            project_id=project_id,
+            kind=kind,
             state="finished" if progress.finished else "running",
             total=progress.total,
             done=progress.done,
@@ -159,8 +191,8 @@ class ConversionOut(BaseModel):
             percent=progress.percent,
             rate_per_s=progress.rate_per_s,
             eta_s=progress.eta_s,
-            started_at=conversion.started_at,
-            finished_at=conversion.finished_at,
+            started_at=started_at,
+            finished_at=finished_at,
         )
 
 
@@ -241,13 +273,13 @@ class ResynthesizeRequest(BaseModel):
     text: str | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_HANDLER_TEXT_CHARS,
+        max_length=limits.MAX_SEGMENT_CHARS,
         description="corrected sentence (plain or SSML); its spoken form is computed again",
     )
     spoken_text: str | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_HANDLER_TEXT_CHARS,
+        max_length=limits.MAX_SEGMENT_CHARS,
         description=(
             "the spoken form to use instead of the front end's (plain words or SSML), kept until "
             "the text is corrected; omit both fields to synthesize the segment again as it is"
@@ -260,9 +292,21 @@ class LexiconEntryIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grapheme: str = Field(min_length=1, max_length=100, examples=["Nguyen"])
-    alias: str | None = Field(default=None, min_length=1, max_length=200, examples=["win"])
-    phoneme: str | None = Field(default=None, min_length=1, max_length=200, examples=["ŋwiən"])
+    grapheme: str = Field(
+        min_length=1, max_length=limits.MAX_LEXICON_GRAPHEME_CHARS, examples=["Nguyen"]
+    )
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_LEXICON_PRONUNCIATION_CHARS,
+        examples=["win"],
+    )
+    phoneme: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_LEXICON_PRONUNCIATION_CHARS,
+        examples=["ŋwiən"],
+    )
 
 
 class LexiconEntryOut(BaseModel):

@@ -66,7 +66,7 @@ def mount_ui(app: FastAPI, *, directory: Path = STATIC_DIR) -> None:
     """Serve the web UI: ``GET /`` is the page, ``/static/...`` its assets.
 
     Neither path overlaps the API's (``/v1``, ``/healthz``, ``/docs``...), so this can be called
-    before or after the routers are included. Calling it twice changes nothing.
+    before or after the routers are included.
 
     Args:
         app: The API app.
@@ -75,8 +75,6 @@ def mount_ui(app: FastAPI, *, directory: Path = STATIC_DIR) -> None:
     Raises:
         RuntimeError: ``directory`` has no ``index.html`` (a broken install).
     """
-    if getattr(app.state, "ui_mounted", False):
-        return
     index = directory / "index.html"
     if not index.is_file():
         raise RuntimeError(f"the web UI is missing: {index} does not exist; reinstall Voxmill")
@@ -88,4 +86,3 @@ def mount_ui(app: FastAPI, *, directory: Path = STATIC_DIR) -> None:
 
     app.add_api_route("/", page, methods=["GET", "HEAD"], include_in_schema=False)
     app.mount(STATIC_PATH, files, name="ui-static")
-    app.state.ui_mounted = True

@@ -7,6 +7,9 @@ same run, their ratio, and the time to first audio of `POST /v1/audio/speech` fo
 request (p50/p95) vs the handler alone in-process and a direct TorchServe call.
 
 Run: .venv/bin/python bench/pipeline_bench.py   (stops the stack when done)
+On a shared machine give the stack its own ports, database and queue prefix, for example
+PORT=8350 TS_PORT=8370 STACK_DB=bench_me VOXMILL_QUEUE_PREFIX=bench-me .venv/bin/python ...
+(TorchServe takes TS_PORT to TS_PORT+4, the workers' health endpoints PORT+11 and PORT+12.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from bench.texts import LONG_PROSE
 from devtools.torchserve_local import LocalTorchServe
 from handlers.local_context import LocalContext
 
-API = "http://127.0.0.1:8000"
+API = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+TS_PORT = int(os.environ.get("TS_PORT", "8080"))
 SENTENCE = "Your order has shipped and will arrive on Tuesday."
 RUNS = 20
 
@@ -107,7 +111,9 @@ def main() -> int:
             )
 
             rest = [first_audio_s(client) for _ in range(RUNS)]
-            ts = LocalTorchServe(Path(".run/stack/torchserve").resolve())
+            ts = LocalTorchServe(
+                Path(".run/stack/torchserve").resolve(), TS_PORT, TS_PORT + 1, TS_PORT + 2
+            )
             headers = {"Authorization": f"Bearer {ts.key()}"}
             direct = []
             for _ in range(RUNS):

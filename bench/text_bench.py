@@ -140,7 +140,7 @@ def time_per_sentence(normalize: Callable[[str], str], runs: int = 3) -> float:
 def speaker() -> Callable[[str], np.ndarray]:
     """Spoken form → 16 kHz float audio with the joe voice, no normalization on the way."""
     from handlers.local_context import LocalContext
-    from handlers.speech import SpeechRequest
+    from handlers.speech import RequestError, SynthesisRequest
     from handlers.voxmill_handler import VoxmillHandler
     from synthesis.inprocess import extract_mar
     from text_processing.ssml import Piece
@@ -155,8 +155,10 @@ def speaker() -> Callable[[str], np.ndarray]:
     service = handler.service
 
     def say(spoken: str) -> np.ndarray:
-        request = SpeechRequest(text=spoken, pieces=(Piece("text", spoken),))
-        (audio,) = service.synthesize([request])
+        request = SynthesisRequest(text=spoken, pieces=(Piece("text", spoken),))
+        (audio,) = service.synthesize_each([request])
+        if isinstance(audio, RequestError):
+            raise audio
         rate = service.sample_rate
         positions = np.arange(0, len(audio), rate / 16000)
         return np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from contract.settings import Settings, get_settings
+from contract import limits
+from contract.settings import get_settings
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -22,40 +23,37 @@ class CliError(Exception):
     """A failure to report as one line."""
 
 
-def _synthesizer(settings: Settings) -> object:
-    if settings.torchserve_url or settings.voice_routes:
-        from synthesis.torchserve import TorchServeSynthesizer
-
-        return TorchServeSynthesizer(settings)
-    from synthesis.inprocess import InProcessSynthesizer
-
-    return InProcessSynthesizer(settings.model_store, settings.data_dir)
+# Whole files a user can ask `voxmill synth` for (by the output's suffix or --format).
+SYNTH_FORMATS = ("wav", "flac", "mp3", "ogg")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``voxmill synth TEXT -o FILE``."""
     from audio.codecs import encode
     from contract.messages import SynthesisParams
+    from synthesis.factory import default_synthesizer
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise CliError("no text given: pass the text to speak, or '-' to read it from stdin")
     settings = get_settings()
     fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "wav")
-    if fmt not in {"wav", "flac", "mp3", "ogg"}:
+    if fmt not in SYNTH_FORMATS:
         raise CliError(f"unsupported output format '{fmt}': use .wav, .flac, .mp3 or .ogg")
     try:
         params = SynthesisParams(speed=args.speed)
     except ValueError as e:
-        raise CliError("--speed must be between 0.1 and 4.0") from e
+        raise CliError(f"--speed must be between {limits.SPEED_MIN} and {limits.SPEED_MAX}") from e
     from text_processing.frontend import speech_input
 
     # Markdown markup is removed and SSML kept as SSML: no tag is ever read out.
     prepared = " ".join(speech_input(text))
     if not prepared:
         raise CliError("the text has nothing to speak (no letters or numbers)")
-    synthesizer = _synthesizer(settings)
-    audio = synthesizer.synthesize(args.voice or settings.default_voice, prepared, params)  # type: ignore[attr-defined]
+    synthesizer = default_synthesizer(settings)
+    if synthesizer is None:
+        raise CliError("no voice to use: set VOXMILL_TORCHSERVE_URL, or VOXMILL_MODE=embedded")
+    audio = synthesizer.synthesize(args.voice or settings.default_voice, prepared, params)
     data = encode(audio.samples, audio.sample_rate, fmt)
     Path(args.output).write_bytes(data)
     print(
@@ -144,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("text", help="the text, or '-' to read stdin")
     synth.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp3/.ogg)")
     synth.add_argument("--voice", help="voice name (default: VOXMILL_DEFAULT_VOICE or joe)")
-    synth.add_argument("--speed", type=float, default=1.0, help="speaking rate, 1.0 = normal")
-    synth.add_argument("--format", choices=["wav", "flac", "mp3", "ogg"], help="override suffix")
+    synth.add_argument(
+        "--speed", type=float, default=limits.SPEED_DEFAULT, help="speaking rate, 1.0 = normal"
+    )
+    synth.add_argument("--format", choices=SYNTH_FORMATS, help="override suffix")
     synth.set_defaults(func=cmd_synth)
 
     norm = sub.add_parser("normalize", help="print the spoken form of a text")

@@ -15,25 +15,10 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
+from contract import limits
+from contract.retry import RetryPolicy
 
-# Limits that a user can hit; documented in the README ("Limits").
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_SEGMENTS_PER_DOCUMENT = 20_000
-MAX_SPEECH_INPUT_CHARS = 4_096
-MAX_HANDLER_TEXT_CHARS = 2_000
-# Documents (text_processing.limits.DocumentLimits; README "Limits").
-MAX_NESTING_DEPTH = 16
-MAX_SEGMENT_CHARS = 400
-MAX_BLOCK_CHARS = 500_000
-MAX_LINES = 200_000
-MAX_UNPACKED_BYTES = 50 * 1024 * 1024
-MAX_ARCHIVE_MEMBERS = 5_000
-MAX_PDF_PAGES = 2_000
-PARSE_TIMEOUT_S = 30.0
-PARSE_MEMORY_BYTES = 1024 * 1024 * 1024
-PARSE_WORKERS = 2
-MAX_LEXICON_ENTRIES = 5_000
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
 
 
 class Mode(StrEnum):
@@ -74,6 +59,7 @@ class Settings(BaseSettings):
     port: int = 8000
 
     queue_prefix: str = "voxmill"
+    # Retries and deliveries: read through retry_policy(), never one by one.
     delivery_limit: int = 5
     prefetch: int = 4
     heartbeat_s: int = 30
@@ -82,21 +68,21 @@ class Settings(BaseSettings):
     # First back-off before a worker retries a transient TorchServe failure; doubles per retry.
     task_backoff_s: float = 1.0
 
-    max_upload_bytes: int = MAX_UPLOAD_BYTES
-    max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
-    max_speech_chars: int = MAX_SPEECH_INPUT_CHARS
+    max_upload_bytes: int = limits.MAX_UPLOAD_BYTES
+    max_segments: int = limits.MAX_SEGMENTS_PER_DOCUMENT
+    max_speech_chars: int = limits.MAX_SPEECH_INPUT_CHARS
     # Documents: parsed in a pool of worker processes, each document under a deadline and each
     # process under an address-space limit (killed and replaced when it overruns).
-    max_nesting_depth: int = MAX_NESTING_DEPTH
-    max_block_chars: int = MAX_BLOCK_CHARS
-    max_lines: int = MAX_LINES
-    max_unpacked_bytes: int = MAX_UNPACKED_BYTES
-    max_archive_members: int = MAX_ARCHIVE_MEMBERS
-    max_pdf_pages: int = MAX_PDF_PAGES
-    parse_timeout_s: float = PARSE_TIMEOUT_S
-    parse_memory_bytes: int = PARSE_MEMORY_BYTES
-    parse_workers: int = PARSE_WORKERS
-    max_lexicon_entries: int = MAX_LEXICON_ENTRIES
+    max_nesting_depth: int = limits.MAX_NESTING_DEPTH
+    max_block_chars: int = limits.MAX_BLOCK_CHARS
+    max_lines: int = limits.MAX_LINES
+    max_unpacked_bytes: int = limits.MAX_UNPACKED_BYTES
+    max_archive_members: int = limits.MAX_ARCHIVE_MEMBERS
+    max_pdf_pages: int = limits.MAX_PDF_PAGES
+    parse_timeout_s: float = limits.PARSE_TIMEOUT_S
+    parse_memory_bytes: int = limits.PARSE_MEMORY_BYTES
+    parse_workers: int = limits.PARSE_WORKERS
+    max_lexicon_entries: int = limits.MAX_LEXICON_ENTRIES
 
     # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
     # a commit in this process wakes it at once.
@@ -139,6 +125,10 @@ class Settings(BaseSettings):
         if "guest:guest@" in self.broker_url and self.mode is Mode.DISTRIBUTED:
             raise ValueError("VOXMILL_BROKER_URL uses the guest account; set real credentials")
         return self
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retry and delivery policy these settings configure (see :mod:`contract.retry`)."""
+        return RetryPolicy.from_settings(self)
 
     def effective_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``data_dir`` in embedded mode."""

@@ -383,7 +383,5 @@ def cli(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-main = cli
-
 if __name__ == "__main__":
     raise SystemExit(cli())

@@ -19,15 +19,19 @@ from typing import Any
 
 import numpy as np
 
+from contract import limits
 from handlers.backends.base import Backend, VoiceParams
+from handlers.batching import plan_calls
 from text_processing.frontend import pieces as front_end
 from text_processing.spoken import normalize
-from text_processing.ssml import MAX_BREAK_MS, Piece, SsmlError
+from text_processing.ssml import Piece, SsmlError
 from text_processing.structure.sentences import split_long
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("wav", "pcm")
+# What a caller may ask for: FLAC is what conversions store (encoded here, once, and handed on
+# untouched); WAV and raw PCM give samples to callers that process them (REST speech streaming).
+FORMATS = ("wav", "flac", "pcm")
 PEAK = 0.95
 
 
@@ -40,9 +44,9 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class SpeechRequest:
-    """One validated synthesis request: its text (for logs) and the pieces the front end made
-    of it (sentences normalized, phonemes, pauses)."""
+class SynthesisRequest:
+    """One validated request to the voice handler (one TorchServe batch item): its text (for
+    logs) and the pieces the front end made of it (sentences in spoken form, phonemes, pauses)."""
 
     text: str
     params: VoiceParams = field(default_factory=VoiceParams)
@@ -54,11 +58,14 @@ class SpeechRequest:
 class ServiceOptions:
     """Tuning that comes from the ``handler:`` section of ``model-config.yaml``."""
 
-    max_text_chars: int = 2000
-    chunk_chars: int = 400
+    max_text_chars: int = limits.MAX_SEGMENT_CHARS
+    chunk_chars: int = limits.MAX_SENTENCE_CHARS
     max_batch_items: int = 16
-    sentence_pause_ms: int = 250
-    clause_pause_ms: int = 120
+    # What one more padded model call costs, in padded input tokens (handlers/batching.py);
+    # 0 fills every call up to max_batch_items.
+    call_overhead_tokens: int = 0
+    sentence_pause_ms: int = limits.SENTENCE_PAUSE_MS
+    clause_pause_ms: int = limits.CLAUSE_PAUSE_MS
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any] | None) -> ServiceOptions:
@@ -79,7 +86,7 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
     return float(value)
 
 
-def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
+def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
     """Validate one request body (JSON object, JSON bytes, or plain text bytes).
 
     Raises:
@@ -125,9 +132,9 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise RequestError(f"'format' must be one of {', '.join(FORMATS)}")
     params = VoiceParams(
-        speed=_number(body, "speed", 1.0, 0.25, 4.0),
-        noise_scale=_number(body, "noise_scale", None, 0.0, 2.0),
-        noise_w=_number(body, "noise_w", None, 0.0, 2.0),
+        speed=_number(body, "speed", limits.SPEED_DEFAULT, limits.SPEED_MIN, limits.SPEED_MAX),
+        noise_scale=_number(body, "noise_scale", None, limits.NOISE_MIN, limits.NOISE_MAX),
+        noise_w=_number(body, "noise_w", None, limits.NOISE_MIN, limits.NOISE_MAX),
     )
     try:
         if not pieces:
@@ -140,12 +147,12 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SpeechRequest:
             ]
     except SsmlError as e:
         raise RequestError(f"invalid SSML: {e}") from e
-    return SpeechRequest(text=text, params=params, format=fmt, pieces=tuple(pieces))
+    return SynthesisRequest(text=text, params=params, format=fmt, pieces=tuple(pieces))
 
 
 def _parse_pieces(raw: Any) -> list[Piece]:
     """The ``pieces`` field: ``[{"text": "..."} | {"ipa": "..."} | {"break_ms": 500}, ...]``,
-    text and IPA pieces with an optional ``"rate"`` (0.25 to 4)."""
+    text and IPA pieces with an optional ``"rate"`` (a factor on the speed, 0.25 to 4)."""
     if not isinstance(raw, list) or not raw:
         raise RequestError("'pieces' must be a non-empty list")
     out: list[Piece] = []
@@ -157,11 +164,12 @@ def _parse_pieces(raw: Any) -> list[Piece]:
         extra = set(item) - {"text", "ipa", "break_ms", "rate"}
         if extra:
             raise RequestError(f"pieces[{n}]: unknown field(s): {', '.join(sorted(extra))}")
-        rate = _number(item, "rate", 1.0, 0.25, 4.0)
+        rate = _number(item, "rate", 1.0, limits.SPEED_MIN, limits.SPEED_MAX)
         if "break_ms" in item:
             ms = item["break_ms"]
-            if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= MAX_BREAK_MS:
-                raise RequestError(f"pieces[{n}].break_ms must be 0 to {MAX_BREAK_MS}")
+            top = limits.MAX_BREAK_MS
+            if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= top:
+                raise RequestError(f"pieces[{n}].break_ms must be 0 to {top}")
             out.append(Piece("break", ms=ms))
             continue
         key = "text" if "text" in item else "ipa"
@@ -172,11 +180,6 @@ def _parse_pieces(raw: Any) -> list[Piece]:
             Piece("text", value, rate=rate) if key == "text" else Piece("ipa", ipa=value, rate=rate)
         )
     return out
-
-
-def to_int16(audio: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] to 16-bit samples."""
-    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
 def _normalize_peak(audio: np.ndarray) -> np.ndarray:
@@ -208,7 +211,7 @@ class SpeechService:
         """The voice's sample rate in Hz."""
         return self.backend.sample_rate
 
-    def _items(self, index: int, request: SpeechRequest) -> list[_Item]:
+    def _items(self, index: int, request: SynthesisRequest) -> list[_Item]:
         """The request's model inputs: one item per sentence the front end made (cut at clauses
         when longer than ``chunk_chars``), one per IPA piece, and pauses between them."""
         opts = self.options
@@ -247,25 +250,19 @@ class SpeechService:
                     items.append(_Item(index, ids, pause, piece.rate))
         return items
 
-    def synthesize(self, requests: list[SpeechRequest]) -> list[np.ndarray]:
-        """Synthesize every request; returns float32 audio per request, in order.
+    def synthesize_each(self, requests: list[SynthesisRequest | RequestError]) -> list[Any]:
+        """Synthesize every valid request of a batch; float32 audio per request, in order.
 
-        Raises:
-            RequestError: A request whose text has nothing speakable.
+        A request that was already a :class:`RequestError`, or whose text has nothing speakable,
+        yields its error in its place instead of raising.
         """
-        results = self.synthesize_each(list(requests))
-        for result in results:
-            if isinstance(result, RequestError):
-                raise result
-        return results
-
-    def synthesize_each(self, requests: list[SpeechRequest | RequestError]) -> list[Any]:
-        """Like :meth:`synthesize`, but a bad request yields its error and not an exception."""
         results: list[Any] = list(requests)
         items: list[_Item] = []
         params: list[VoiceParams] = []
         for i, request in enumerate(requests):
-            params.append(request.params if isinstance(request, SpeechRequest) else VoiceParams())
+            params.append(
+                request.params if isinstance(request, SynthesisRequest) else VoiceParams()
+            )
             if isinstance(request, RequestError):
                 continue
             found = self._items(i, request)
@@ -283,14 +280,19 @@ class SpeechService:
                 continue
             base = params[item.request]
             if item.rate != 1.0:
-                speed = min(4.0, max(0.25, base.speed * item.rate))
+                speed = min(limits.SPEED_MAX, max(limits.SPEED_MIN, base.speed * item.rate))
                 base = VoiceParams(speed=speed, noise_scale=base.noise_scale, noise_w=base.noise_w)
             groups[base].append(item)
         size = max(1, self.options.max_batch_items)
         for voice_params, group in groups.items():
             group.sort(key=lambda it: len(it.ids or ()))
-            for start in range(0, len(group), size):
-                batch = group[start : start + size]
+            calls = plan_calls(
+                [len(it.ids or ()) for it in group],
+                max_items=size,
+                call_overhead_tokens=max(0, self.options.call_overhead_tokens),
+            )
+            for run in calls:
+                batch = group[run.start : run.stop]
                 waves = self.backend.infer([it.ids or [] for it in batch], voice_params)
                 for item, wave in zip(batch, waves, strict=True):
                     item.audio = _normalize_peak(wave)

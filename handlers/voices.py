@@ -53,13 +53,17 @@ class VoiceManifest:
         (voice_dir / MANIFEST).write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
 
-def load_backend(voice_dir: Path, *, gpu_id: int | None = None, threads: int = 0) -> Backend:
+def load_backend(
+    voice_dir: Path, *, gpu_id: int | None = None, threads: int = 0, precision: str = "fp16"
+) -> Backend:
     """Load the voice in ``voice_dir`` with the back-end its family needs.
 
     Args:
         voice_dir: A directory with ``voice.json``.
         gpu_id: TorchServe's GPU for this worker, or ``None`` for the CPU.
         threads: Intra-op threads for the CPU (0: the runtime's default).
+        precision: GPU precision of ``transformers`` voices (``fp32``, ``fp16``, ``bf16``);
+            Piper voices run the ONNX graph as exported.
     """
     manifest = VoiceManifest.read(voice_dir)
     if manifest.family == "piper":
@@ -74,5 +78,8 @@ def load_backend(voice_dir: Path, *, gpu_id: int | None = None, threads: int = 0
     from handlers.backends.hf_vits import HfVitsBackend
 
     return HfVitsBackend.load(
-        voice_dir / manifest.files.get("path", "."), gpu_id=gpu_id, threads=threads
+        voice_dir / manifest.files.get("path", "."),
+        gpu_id=gpu_id,
+        threads=threads,
+        precision=precision,
     )

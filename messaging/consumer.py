@@ -21,9 +21,11 @@ import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
 
+from contract.retry import RetryPolicy
 from contract.settings import Settings
+from messaging.service import BackgroundService
 from messaging.topology import bind_event_queue, connection_parameters, declare_topology
-from messaging.types import BrokerError, Delivery, Handler, Outcome, backoff_delay
+from messaging.types import BrokerError, Delivery, Handler, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class _Session:
             return self.inflight == 0
 
 
-class Consumer:
+class Consumer(BackgroundService):
     """Consume one queue with manual acks, a thread pool and automatic reconnection.
 
     The handler gets a :class:`~messaging.types.Delivery` and returns an
@@ -71,9 +73,7 @@ class Consumer:
         concurrency: Handler threads and prefetch count (default ``settings.prefetch``).
         name: Connection name shown by RabbitMQ.
         declare: Declare the topology after each (re)connect.
-        reconnect_base_s: First back-off delay after a lost connection; doubles up to
-            ``reconnect_cap_s``.
-        reconnect_cap_s: Longest back-off delay.
+        policy: Its ``reconnect_backoff`` spaces reconnects (default: ``settings.retry_policy()``).
     """
 
     def __init__(
@@ -85,9 +85,9 @@ class Consumer:
         concurrency: int | None = None,
         name: str = "voxmill-consumer",
         declare: bool = True,
-        reconnect_base_s: float = 0.5,
-        reconnect_cap_s: float = 30.0,
+        policy: RetryPolicy | None = None,
     ) -> None:
+        super().__init__(f"consumer-{queue if isinstance(queue, str) else name}")
         self._queue = queue
         self.queue = queue if isinstance(queue, str) else name
         """The queue's name (for a declared queue: known once connected)."""
@@ -98,12 +98,8 @@ class Consumer:
         self._handler = handler
         self._params = connection_parameters(settings, name)
         self._declare = declare
-        self._base = reconnect_base_s
-        self._cap = reconnect_cap_s
-        self._stop = threading.Event()
-        self._connected = threading.Event()
+        self._backoff = (policy or settings.retry_policy()).reconnect_backoff
         self._session: _Session | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def for_events(cls, settings: Settings, handler: Handler, **kwargs: Any) -> Consumer:
@@ -115,56 +111,35 @@ class Consumer:
         queue = functools.partial(bind_event_queue, settings=settings)
         return cls(settings, queue, handler, **kwargs)
 
-    @property
-    def connected(self) -> bool:
-        """Whether the consumer is attached to its queue right now (for health checks)."""
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until the consumer is attached to its queue; ``False`` after ``timeout``."""
-        return self._connected.wait(timeout)
-
-    def start(self) -> threading.Thread:
-        """Run :meth:`run` in a background thread and return it."""
-        self._thread = threading.Thread(target=self.run, name=f"consumer-{self.queue}")
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        """Stop consuming; in-flight handlers finish and their messages are settled, then
-        :meth:`run` returns. Safe from any thread and from a signal handler."""
-        self._stop.set()
+    def _wake(self) -> None:
         session = self._session
         if session is not None:
             # Wake the connection thread now instead of at its next poll.
             with contextlib.suppress(pex.AMQPError):
                 session.connection.add_callback_threadsafe(lambda: None)
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for a thread started by :meth:`start`; ``True`` when it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
     def run(self) -> None:
-        """Consume until :meth:`stop`, reconnecting with exponential back-off after failures."""
+        """Consume until :meth:`stop`, reconnecting with exponential back-off after failures.
+
+        A loop of its own rather than ``tenacity``: it never gives up, and a connection that
+        worked resets the back-off, which a retry library's attempt counter does not model.
+        """
         attempt = 0
         executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"handler-{self.queue}")
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 connections_before = self.connections
                 try:
                     self._consume(executor)
                 except (pex.AMQPError, BrokerError, OSError) as e:
-                    self._connected.clear()
-                    if self._stop.is_set():
+                    self._set_connected(False)
+                    if self.stopping:
                         break
                     if self.connections > connections_before:
                         # A connection that worked and then dropped (a broker restart) deserves
                         # a quick first retry; only repeated failures to connect back off further.
                         attempt = 0
-                    delay = backoff_delay(attempt, base=self._base, cap=self._cap)
+                    delay = self._backoff.delay(attempt)
                     attempt += 1
                     log.warning(
                         "consumer of %s lost RabbitMQ (%r); reconnecting in %.1fs",
@@ -174,7 +149,7 @@ class Consumer:
                     )
                     self._stop.wait(delay)
         finally:
-            self._connected.clear()
+            self._set_connected(False)
             # Handlers of a lost connection still finish; their messages are redelivered anyway.
             executor.shutdown(wait=True)
             log.info("consumer of %s stopped", self.queue)
@@ -194,11 +169,11 @@ class Consumer:
             )
             self._session = session
             self.connections += 1
-            self._connected.set()
+            self._set_connected(True)
             log.info("consuming %s (concurrency %d)", self.queue, self.concurrency)
             self._pump(session, tag)
         finally:
-            self._connected.clear()
+            self._set_connected(False)
             self._session = None
             if connection.is_open:
                 try:
@@ -211,12 +186,12 @@ class Consumer:
         cancelled = False
         while True:
             session.connection.process_data_events(time_limit=_PUMP_INTERVAL_S)
-            if self._stop.is_set() and not cancelled:
+            if self.stopping and not cancelled:
                 # No new deliveries; what we hold is finished and settled before we close, so a
                 # graceful stop neither loses nor needlessly redelivers work.
                 session.channel.basic_cancel(tag)
                 cancelled = True
-                self._connected.clear()
+                self._set_connected(False)
                 log.info("stopping consumer of %s; waiting for in-flight work", self.queue)
             if cancelled:
                 if session.idle():

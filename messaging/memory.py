@@ -3,7 +3,7 @@
 Same interface as :mod:`messaging.publisher` where it matters: :class:`MemoryPublisher` is a
 :class:`~messaging.types.MessagePublisher` with ``publish_task`` / ``publish_result`` /
 ``publish_event``, :class:`MemoryConsumer` runs the same handler functions as
-:class:`messaging.publisher.Consumer` and settles with the same :class:`~messaging.types.Outcome`.
+:class:`messaging.consumer.Consumer` and settles with the same :class:`~messaging.types.Outcome`.
 The semantics follow RabbitMQ's quorum queues: a requeued message's delivery count grows, and past
 the delivery limit (or when rejected) it moves to the dead-letter queue. Nothing is persisted: a
 process restart loses queued messages, which the embedded mode re-creates from its database.
@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from contract.messages import JSON_CONTENT_TYPE
 from contract.settings import Settings
+from messaging.service import BackgroundService
 from messaging.types import (
-    RESULTS_DELIVERY_LIMIT,
     Delivery,
     Handler,
     Outcome,
@@ -44,7 +46,7 @@ class MemoryBroker:
     """Named queues and fan-out exchanges in memory, shared by publishers and consumers.
 
     Args:
-        settings: ``queue_prefix`` and ``delivery_limit``, as for RabbitMQ.
+        settings: ``queue_prefix`` and the delivery limits of its retry policy, as for RabbitMQ.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -54,13 +56,14 @@ class MemoryBroker:
         self._fanouts: dict[str, set[str]] = {self.topology.events: set()}
         self._next_private = 0
         t = self.topology
+        policy = settings.retry_policy()
         self.declare_queue(t.tasks_dead)
         self.declare_queue(t.results_dead)
         self.declare_queue(
-            t.tasks, delivery_limit=settings.delivery_limit, dead_letter=t.tasks_dead
+            t.tasks, delivery_limit=policy.task_delivery_limit, dead_letter=t.tasks_dead
         )
         self.declare_queue(
-            t.results, delivery_limit=RESULTS_DELIVERY_LIMIT, dead_letter=t.results_dead
+            t.results, delivery_limit=policy.result_delivery_limit, dead_letter=t.results_dead
         )
 
     def declare_queue(
@@ -93,6 +96,7 @@ class MemoryBroker:
         exchange: str = "",
         mandatory: bool = True,
         message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Route a message like RabbitMQ: default exchange by queue name, fan-out to all bound."""
         with self._cond:
@@ -108,7 +112,9 @@ class MemoryBroker:
                     f"{exchange or '(default)'!r}"
                 )
             for name in targets:
-                self._queues[name].messages.append(Delivery(body=body, message_id=message_id))
+                self._queues[name].messages.append(
+                    Delivery(body=body, headers=dict(headers or {}), message_id=message_id)
+                )
             self._cond.notify_all()
 
     def get(self, queue: str, timeout: float | None = None) -> Delivery | None:
@@ -190,12 +196,19 @@ class MemoryPublisher(TypedPublishMixin):
         exchange: str = "",
         mandatory: bool = True,
         message_id: str | None = None,
+        content_type: str = JSON_CONTENT_TYPE,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Enqueue at once; raises :class:`PublishError` when unroutable or closed."""
         if self._closed:
             raise PublishError("the publisher is closed")
         self._broker.put(
-            routing_key, body, exchange=exchange, mandatory=mandatory, message_id=message_id
+            routing_key,
+            body,
+            exchange=exchange,
+            mandatory=mandatory,
+            message_id=message_id,
+            headers=headers,
         )
 
     def close(self) -> None:
@@ -203,8 +216,8 @@ class MemoryPublisher(TypedPublishMixin):
         self._closed = True
 
 
-class MemoryConsumer:
-    """The in-process counterpart of :class:`messaging.publisher.Consumer`: handlers run in a thread
+class MemoryConsumer(BackgroundService):
+    """The in-process counterpart of :class:`messaging.consumer.Consumer`: handlers run in a thread
     pool of ``concurrency`` threads and their outcome settles the message.
 
     Args:
@@ -217,52 +230,24 @@ class MemoryConsumer:
     def __init__(
         self, broker: MemoryBroker, queue: str, handler: Handler, *, concurrency: int = 1
     ) -> None:
+        super().__init__(f"memconsumer-{queue}")
         self.queue = queue
         self.concurrency = max(1, concurrency)
         self._broker = broker
         self._handler = handler
-        self._stop = threading.Event()
-        self._running = threading.Event()
         self._slots = threading.Semaphore(self.concurrency)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def connected(self) -> bool:
-        """Whether the consumer is running."""
-        return self._running.is_set()
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until the consumer runs; ``False`` after ``timeout``."""
-        return self._running.wait(timeout)
-
-    def start(self) -> threading.Thread:
-        """Run :meth:`run` in a background thread and return it."""
-        self._thread = threading.Thread(target=self.run, name=f"memconsumer-{self.queue}")
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        """Stop taking messages; in-flight handlers finish and settle, then :meth:`run` returns."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for a thread started by :meth:`start`; ``True`` when it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     def run(self) -> None:
         """Consume until :meth:`stop`."""
-        self._running.set()
+        self._set_connected(True)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"mem-{self.queue}") as pool:
             try:
-                while not self._stop.is_set():
+                while not self.stopping:
                     # Take a message only when a handler thread is free: like prefetch, so a
                     # stopping consumer does not hold messages it has not started.
                     if not self._slots.acquire(timeout=0.2):
                         continue
-                    if self._stop.is_set():
+                    if self.stopping:
                         self._slots.release()
                         break
                     delivery = self._broker.get(self.queue, timeout=0.2)
@@ -271,7 +256,7 @@ class MemoryConsumer:
                         continue
                     pool.submit(self._work, delivery)
             finally:
-                self._running.clear()
+                self._set_connected(False)
 
     def _work(self, delivery: Delivery) -> None:
         try:

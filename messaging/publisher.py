@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 
 import pika
 import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay
 
+from contract.messages import JSON_CONTENT_TYPE
+from contract.retry import RetryPolicy
 from contract.settings import Settings
 from messaging.topology import connection_parameters, declare_topology, topology_for
-from messaging.types import PublishError, TypedPublishMixin, backoff_delay
+from messaging.types import PublishError, TypedPublishMixin
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +42,16 @@ class Publisher(TypedPublishMixin):
 
     Every message is persistent (``delivery_mode=2``) and, by default, ``mandatory``: ``publish``
     returns only once RabbitMQ has confirmed that the message is stored in a queue, and raises
-    :class:`PublishError` otherwise. A lost connection is re-opened with exponential back-off for
-    up to ``retry_for_s``; a message whose confirm was lost with the connection is published again,
-    so consumers must be idempotent (they are, on ``task_id`` / ``segment_id``).
+    :class:`PublishError` otherwise. A lost connection is re-opened with the policy's
+    ``publish_backoff`` for up to ``publish_retry_for_s``; a message whose confirm was lost with
+    the connection is published again, so consumers must be idempotent (they are, on
+    ``task_id`` / ``segment_id``).
 
     Args:
         settings: Broker URL, heartbeat, blocked-connection timeout and queue prefix.
         name: Connection name shown by RabbitMQ.
-        retry_for_s: How long one ``publish`` keeps reconnecting before it gives up.
+        policy: How long one ``publish`` keeps reconnecting, and the back-off between tries
+            (default: ``settings.retry_policy()``).
         declare: Declare the topology on every (re)connect, so a fresh broker works at once.
     """
 
@@ -54,7 +60,7 @@ class Publisher(TypedPublishMixin):
         settings: Settings,
         *,
         name: str = "voxmill-publisher",
-        retry_for_s: float = 30.0,
+        policy: RetryPolicy | None = None,
         declare: bool = True,
     ) -> None:
         self.topology = topology_for(settings)
@@ -62,7 +68,7 @@ class Publisher(TypedPublishMixin):
         """How many connections were opened (1 + reconnects)."""
         self._settings = settings
         self._params = connection_parameters(settings, name)
-        self._retry_for_s = retry_for_s
+        self._policy = policy or settings.retry_policy()
         self._declare = declare
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
@@ -91,71 +97,98 @@ class Publisher(TypedPublishMixin):
         exchange: str = "",
         mandatory: bool = True,
         message_id: str | None = None,
+        content_type: str = JSON_CONTENT_TYPE,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Publish one persistent message and wait for the broker's confirm.
 
         Args:
             routing_key: The queue name when ``exchange`` is the default exchange.
-            body: The message body (versioned JSON).
+            body: The message body (see :class:`contract.messages.Wire`).
             exchange: The exchange; ``""`` is RabbitMQ's default (direct to queue by name).
             mandatory: Fail when no queue receives the message (instead of RabbitMQ dropping it).
             message_id: Stored in the message properties, for tracing.
+            content_type: The body's media type.
+            headers: Message headers (for a result: its JSON metadata).
 
         Raises:
             PublishError: The broker nacked the message, it was unroutable, or RabbitMQ stayed
-                unreachable for ``retry_for_s``.
+                unreachable for the policy's ``publish_retry_for_s``.
         """
         properties = pika.BasicProperties(
             delivery_mode=pika.DeliveryMode.Persistent,
-            content_type="application/json",
+            content_type=content_type,
+            headers=dict(headers) if headers else None,
             message_id=message_id,
             timestamp=int(time.time()),
             app_id="voxmill",
         )
-        deadline = time.monotonic() + self._retry_for_s
-        attempt = 0
+        budget = self._policy.publish_retry_for_s
+        backoff = self._policy.publish_backoff
+
+        def wait(state: RetryCallState) -> float:
+            return max(0.0, min(backoff.wait(state), budget - (state.seconds_since_start or 0.0)))
+
+        def sleep(delay: float) -> None:
+            if self._closed.wait(delay):
+                raise PublishError("the publisher is closed")
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning("publish failed (%s); reconnecting in %.1fs", error, state.upcoming_sleep)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_CONNECTION_ERRORS),
+            stop=stop_after_delay(budget),
+            wait=wait,
+            sleep=sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
         with self._lock:
-            while True:
-                if self._closed.is_set():
-                    raise PublishError("the publisher is closed")
-                try:
-                    channel = self._ensure_channel()
-                    channel.basic_publish(
-                        exchange, routing_key, body, properties, mandatory=mandatory
-                    )
-                    return
-                except pex.UnroutableError as e:
-                    raise PublishError(
-                        f"no queue is bound to receive {routing_key!r} on exchange "
-                        f"{exchange or '(default)'!r}; declare the topology first "
-                        "(the worker and the API do it at start-up)"
-                    ) from e
-                except pex.NackError as e:
-                    raise PublishError(
-                        f"RabbitMQ refused the message for {routing_key!r} (nack); "
-                        "the queue may be over its length limit"
-                    ) from e
-                except pex.ChannelClosedByBroker as e:
-                    self._channel = None
-                    raise PublishError(
-                        f"RabbitMQ closed the channel: {e.reply_code} {e.reply_text}"
-                    ) from e
-                except pex.ConnectionBlockedTimeout as e:
-                    self._drop_connection()
-                    raise PublishError(
-                        f"RabbitMQ blocked publishing for over {self._settings.blocked_timeout_s}s "
-                        "(a memory or disk alarm on the broker); free resources there"
-                    ) from e
-                except _CONNECTION_ERRORS as e:
-                    self._drop_connection()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise PublishError(self._unreachable(e)) from e
-                    delay = min(remaining, backoff_delay(attempt, base=0.25, cap=5.0))
-                    attempt += 1
-                    log.warning("publish failed (%s); reconnecting in %.1fs", e, delay)
-                    if self._closed.wait(delay):
-                        raise PublishError("the publisher is closed") from e
+            try:
+                retrying(self._publish_once, exchange, routing_key, body, properties, mandatory)
+            except _CONNECTION_ERRORS as e:
+                raise PublishError(self._unreachable(e)) from e
+
+    def _publish_once(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: pika.BasicProperties,
+        mandatory: bool,
+    ) -> None:
+        """One try; a connection error (after dropping the connection) means "try again".
+        Caller holds the lock."""
+        if self._closed.is_set():
+            raise PublishError("the publisher is closed")
+        try:
+            channel = self._ensure_channel()
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory=mandatory)
+        except pex.UnroutableError as e:
+            raise PublishError(
+                f"no queue is bound to receive {routing_key!r} on exchange "
+                f"{exchange or '(default)'!r}; declare the topology first "
+                "(the worker and the API do it at start-up)"
+            ) from e
+        except pex.NackError as e:
+            raise PublishError(
+                f"RabbitMQ refused the message for {routing_key!r} (nack); "
+                "the queue may be over its length limit"
+            ) from e
+        except pex.ChannelClosedByBroker as e:
+            self._channel = None
+            raise PublishError(f"RabbitMQ closed the channel: {e.reply_code} {e.reply_text}") from e
+        except pex.ConnectionBlockedTimeout as e:
+            self._drop_connection()
+            raise PublishError(
+                f"RabbitMQ blocked publishing for over {self._settings.blocked_timeout_s}s "
+                "(a memory or disk alarm on the broker); free resources there"
+            ) from e
+        except _CONNECTION_ERRORS:
+            self._drop_connection()
+            raise
 
     def close(self) -> None:
         """Close the connection; later ``publish`` calls raise :class:`PublishError`."""
@@ -180,7 +213,8 @@ class Publisher(TypedPublishMixin):
     def _unreachable(self, error: BaseException) -> str:
         where = f"{self._params.host}:{self._params.port}"
         return (
-            f"RabbitMQ at {where} is unreachable ({error!r}) after {self._retry_for_s:.0f}s of "
+            f"RabbitMQ at {where} is unreachable ({error!r}) after "
+            f"{self._policy.publish_retry_for_s:.0f}s of "
             "retries; check VOXMILL_BROKER_URL and that RabbitMQ is running"
         )
 

@@ -11,7 +11,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from contract.settings import Settings
-from messaging.types import RESULTS_DELIVERY_LIMIT, Topology
+from messaging.types import Topology
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,14 @@ def declare_topology(channel: BlockingChannel, settings: Settings) -> Topology:
 
     Args:
         channel: An open channel; it is left open.
-        settings: ``queue_prefix`` names everything, ``delivery_limit`` bounds task redeliveries.
+        settings: ``queue_prefix`` names everything; the delivery limits come from its
+            :meth:`~contract.settings.Settings.retry_policy`.
 
     Returns:
         The names that were declared.
     """
     topology = topology_for(settings)
+    policy = settings.retry_policy()
     channel.exchange_declare(topology.dead_letter_exchange, "direct", durable=True)
     channel.exchange_declare(topology.events, "fanout", durable=True)
     for dead in (topology.tasks_dead, topology.results_dead):
@@ -76,12 +78,12 @@ def declare_topology(channel: BlockingChannel, settings: Settings) -> Topology:
     channel.queue_declare(
         topology.tasks,
         durable=True,
-        arguments=_quorum_args(topology, topology.tasks_dead, settings.delivery_limit),
+        arguments=_quorum_args(topology, topology.tasks_dead, policy.task_delivery_limit),
     )
     channel.queue_declare(
         topology.results,
         durable=True,
-        arguments=_quorum_args(topology, topology.results_dead, RESULTS_DELIVERY_LIMIT),
+        arguments=_quorum_args(topology, topology.results_dead, policy.result_delivery_limit),
     )
     log.debug("declared topology %s", topology.prefix)
     return topology

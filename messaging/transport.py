@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -17,6 +16,7 @@ from contract.settings import Settings
 from messaging.consumer import Consumer
 from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
 from messaging.publisher import Publisher
+from messaging.service import BackgroundService
 from messaging.topology import topology_for
 from messaging.types import (
     Delivery,
@@ -31,29 +31,8 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[EventMessage], None]
 
 
-class Service(Protocol):
-    """A background consumer the app starts and stops."""
-
-    @property
-    def connected(self) -> bool:
-        """Attached to its queue right now."""
-        ...
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Block until attached to its queue; ``False`` after ``timeout``."""
-        ...
-
-    def start(self) -> threading.Thread:
-        """Run in a background thread."""
-        ...
-
-    def stop(self) -> None:
-        """Finish in-flight work, then return from the thread."""
-        ...
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread."""
-        ...
+Service = BackgroundService
+"""A background consumer the app starts and stops (RabbitMQ or in-process)."""
 
 
 class Transport(Protocol):
@@ -78,12 +57,10 @@ class Transport(Protocol):
 
 def _parse_event(body: bytes) -> EventMessage | None:
     try:
-        event = EventMessage.from_bytes(body)
+        return EventMessage.from_wire(body)
     except MessageError as e:
         log.warning("ignoring an invalid event: %s", e)
         return None
-    assert isinstance(event, EventMessage)
-    return event
 
 
 class RabbitTransport:
@@ -100,7 +77,7 @@ class RabbitTransport:
         return Publisher(self.settings, name=name)
 
     def consumer(self, queue: str, handler: Handler, *, concurrency: int, name: str) -> Service:
-        """A :class:`messaging.publisher.Consumer`."""
+        """A :class:`messaging.consumer.Consumer`."""
         return Consumer(self.settings, queue, handler, concurrency=concurrency, name=name)
 
     def event_listener(self, on_event: EventCallback) -> Service:

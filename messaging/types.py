@@ -8,16 +8,11 @@ and publisher interface without a broker.
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from contract.messages import EventMessage, ResultMessage, TaskMessage
-
-# Results are small and the API's consumer is idempotent; a result it cannot store after this many
-# deliveries (for example a segment deleted meanwhile) goes to the results dead-letter queue.
-RESULTS_DELIVERY_LIMIT = 10
+from contract.messages import JSON_CONTENT_TYPE, EventMessage, ResultMessage, TaskMessage, Wire
 
 
 class BrokerError(Exception):
@@ -122,6 +117,8 @@ class MessagePublisher(Protocol):
         exchange: str = "",
         mandatory: bool = True,
         message_id: str | None = None,
+        content_type: str = JSON_CONTENT_TYPE,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Publish and wait until the broker has taken responsibility, else raise PublishError."""
         ...
@@ -156,49 +153,42 @@ class TypedPublishMixin:
         exchange: str = "",
         mandatory: bool = True,
         message_id: str | None = None,
+        content_type: str = JSON_CONTENT_TYPE,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         raise NotImplementedError
 
+    def publish_wire(
+        self,
+        routing_key: str,
+        wire: Wire,
+        *,
+        exchange: str = "",
+        mandatory: bool = True,
+        message_id: str | None = None,
+    ) -> None:
+        """Publish a message in its wire form (:meth:`contract.messages.Wire`)."""
+        self.publish(
+            routing_key,
+            wire.body,
+            exchange=exchange,
+            mandatory=mandatory,
+            message_id=message_id,
+            content_type=wire.content_type,
+            headers=wire.headers,
+        )
+
     def publish_task(self, task: TaskMessage) -> None:
         """Queue a segment task (confirmed, persistent, must be routable)."""
-        self.publish(self.topology.tasks, task.to_bytes(), message_id=task.task_id)
+        self.publish_wire(self.topology.tasks, task.to_wire(), message_id=task.task_id)
 
     def publish_result(self, result: ResultMessage) -> None:
         """Queue a task's result (confirmed, persistent, must be routable)."""
-        self.publish(self.topology.results, result.to_bytes(), message_id=result.task_id)
+        self.publish_wire(self.topology.results, result.to_wire(), message_id=result.task_id)
 
     def publish_event(self, event: EventMessage) -> None:
         """Fan a live update out to every API replica.
 
         Not mandatory: with no replica listening there is nobody to tell, which is not an error.
         """
-        self.publish("", event.to_bytes(), exchange=self.topology.events, mandatory=False)
-
-
-class MessageConsumer(Protocol):
-    """What a process needs to run and stop a consumer (RabbitMQ or in-process)."""
-
-    @property
-    def connected(self) -> bool:
-        """Whether the consumer is currently attached to its queue."""
-        ...
-
-    def run(self) -> None:
-        """Consume until :meth:`stop`; returns after in-flight messages are settled."""
-        ...
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to stop: no new messages, in-flight ones finish and are settled."""
-        ...
-
-
-def backoff_delay(
-    attempt: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Exponential back-off with jitter: between half and all of ``min(cap, base * 2**attempt)``.
-
-    The jitter spreads the retries of many workers that failed at the same moment (a TorchServe or
-    RabbitMQ restart) so they do not all come back at once.
-    """
-    delay = min(cap, base * (2 ** max(0, attempt)))
-    return delay / 2 + rng() * delay / 2
+        self.publish_wire("", event.to_wire(), exchange=self.topology.events, mandatory=False)

@@ -2,12 +2,18 @@
 
 Two implementations: :class:`synthesis.torchserve.TorchServeSynthesizer` (HTTP to TorchServe, the
 distributed mode) and :class:`synthesis.inprocess.InProcessSynthesizer` (the handler loaded in this
-process, the embedded mode). Both return the same audio for the same text.
+process, the embedded mode). Both return the same audio for the same text, encoded by the same
+handler code.
+
+Two ways to ask: :meth:`Synthesizer.synthesize_encoded` returns the file the voice handler
+encoded (FLAC, for storage), handed on untouched with its length from the handler's headers;
+:meth:`Synthesizer.synthesize` returns samples (raw PCM from the handler) for callers that join or
+re-encode them (REST streaming, the CLI).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -43,12 +49,61 @@ class Audio:
         """Length in milliseconds."""
         return round(1000 * len(self.samples) / self.sample_rate)
 
+    @classmethod
+    def from_pcm(cls, data: bytes, sample_rate: int) -> Audio:
+        """From raw signed 16-bit little-endian PCM (the handler's ``pcm`` format)."""
+        if len(data) % 2:
+            raise PermanentSynthesisError(f"{len(data)} bytes of 16-bit PCM: an odd count")
+        return cls(
+            samples=np.frombuffer(data, dtype="<i2").astype(np.int16), sample_rate=sample_rate
+        )
+
+
+def handler_request(text: str, params: SynthesisParams | None, fmt: str) -> dict[str, object]:
+    """The body the voice handler takes (``handlers/voxmill_handler.py``) for one text."""
+    params = params or SynthesisParams()
+    body: dict[str, object] = {"text": text, "speed": params.speed, "format": fmt}
+    if params.noise_scale is not None:
+        body["noise_scale"] = params.noise_scale
+    if params.noise_w is not None:
+        body["noise_w"] = params.noise_w
+    return body
+
+
+@dataclass(frozen=True)
+class EncodedAudio:
+    """A mono audio file as the voice handler encoded it.
+
+    Attributes:
+        data: The file (for ``flac``: a complete FLAC file).
+        format: Its format (``flac``, ``wav`` or ``pcm``).
+        sample_rate: Samples per second (the handler's ``X-Sample-Rate``).
+        num_samples: Its length in samples (the handler's ``X-Audio-Samples``).
+    """
+
+    data: bytes = field(repr=False)
+    format: str
+    sample_rate: int
+    num_samples: int
+
+    @property
+    def duration_ms(self) -> int:
+        """Length in milliseconds."""
+        return round(1000 * self.num_samples / self.sample_rate)
+
 
 class Synthesizer(Protocol):
     """Text to audio with a named voice."""
 
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        """Synthesize ``text``; raises a :class:`SynthesisError` subclass on failure."""
+        """Synthesize ``text`` to samples; raises a :class:`SynthesisError` subclass on failure."""
+        ...
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        """Synthesize ``text`` to a file the handler encoded as ``fmt``, without decoding it;
+        raises a :class:`SynthesisError` subclass on failure."""
         ...
 
     def voices(self) -> list[str]:

@@ -6,20 +6,25 @@ directory) through the same handler code, so both modes produce the same audio.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from contract.messages import SynthesisParams
 from handlers.local_context import LocalContext
-from handlers.speech import RequestError, SpeechRequest, to_int16
-from handlers.voxmill_handler import VoxmillHandler
-from synthesis.base import Audio, PermanentSynthesisError, UnknownVoiceError
+from handlers.voxmill_handler import SAMPLE_RATE_HEADER, SAMPLES_HEADER, VoxmillHandler
+from synthesis.base import (
+    Audio,
+    EncodedAudio,
+    PermanentSynthesisError,
+    UnknownVoiceError,
+    handler_request,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +75,38 @@ class InProcessSynthesizer:
             return self._handlers[voice]
 
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        """Synthesize ``text`` with ``voice`` (no length limit beyond the handler's)."""
-        params = params or SynthesisParams()
+        """Synthesize ``text`` with ``voice`` to samples (the handler's raw PCM)."""
+        encoded = self.synthesize_encoded(voice, text, params, fmt="pcm")
+        return Audio.from_pcm(encoded.data, encoded.sample_rate)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        """Synthesize ``text`` with ``voice`` through the handler's own pre-processing,
+        inference and encoding, as TorchServe runs them; the same bytes as over HTTP.
+
+        Raises:
+            UnknownVoiceError: No ``<voice>.mar`` in the model store.
+            PermanentSynthesisError: The handler refused the text (its message).
+        """
         handler = self.handler(voice)
-        body = {"text": text, "speed": params.speed}
-        if params.noise_scale is not None:
-            body["noise_scale"] = params.noise_scale
-        if params.noise_w is not None:
-            body["noise_w"] = params.noise_w
-        requests = handler.preprocess([{"body": body}])
-        if isinstance(requests[0], RequestError):
-            raise PermanentSynthesisError(str(requests[0]))
-        assert isinstance(requests[0], SpeechRequest)
-        (result,) = handler.inference(requests)
-        if isinstance(result, RequestError):
-            raise PermanentSynthesisError(str(result))
-        samples: np.ndarray = to_int16(result)
-        assert handler.service is not None
-        return Audio(samples=samples, sample_rate=handler.service.sample_rate)
+        # A context per call: the handler is shared by the embedded worker threads.
+        context = LocalContext(self.work_dir)
+        requests = handler.preprocess([{"body": handler_request(text, params, fmt)}])
+        (data,) = handler.postprocess(handler.inference(requests), requests, context)
+        headers = context.headers.get(0, {})
+        if context.status(0) != 200:
+            raise PermanentSynthesisError(_handler_error(data))
+        return EncodedAudio(
+            data=data,
+            format=fmt,
+            sample_rate=int(headers[SAMPLE_RATE_HEADER]),
+            num_samples=int(headers[SAMPLES_HEADER]),
+        )
+
+
+def _handler_error(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", errors="replace")[:500]

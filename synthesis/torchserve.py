@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from urllib.parse import quote
 
 import httpx
-import numpy as np
-import soundfile as sf
 
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import (
     Audio,
+    EncodedAudio,
     PermanentSynthesisError,
     TransientSynthesisError,
     UnknownVoiceError,
+    handler_request,
 )
 
 log = logging.getLogger(__name__)
 
-# Worth retrying: overloaded or restarting servers, gateways in front of them, and timeouts.
-# TorchServe answers 503 when a model has no free worker and 500 when a handler crashed (for example
-# out of GPU memory); a deterministic handler failure ends as a failed segment once the retries and
-# the queue's delivery limit are spent, with the server's message as the error.
-_TRANSIENT_STATUS = frozenset({408, 425, 429})
+# The handler's description of its answer (handlers/voxmill_handler.py).
+SAMPLE_RATE_HEADER = "X-Sample-Rate"
+SAMPLES_HEADER = "X-Audio-Samples"
 # TorchServe 0.12 answers a missing or stale token with 400 and this exception type, not 401.
 _TOKEN_ERROR_TYPE = "InvalidKeyException"
 
@@ -57,23 +54,24 @@ def _is_token_refusal(response: httpx.Response) -> bool:
     return isinstance(body, dict) and body.get("type") == _TOKEN_ERROR_TYPE
 
 
-def decode_wav(data: bytes) -> Audio:
-    """Parse a mono WAV (any PCM/float subtype soundfile reads) into 16-bit :class:`Audio`.
+def _described(response: httpx.Response, fmt: str) -> EncodedAudio:
+    """The audio of a 200 answer with the sample rate and count from its headers (not decoded).
 
     Raises:
-        PermanentSynthesisError: The bytes are not a mono WAV file.
+        PermanentSynthesisError: The headers are missing or not numbers (a voice archive built
+            before the handler set them: rebuild it).
     """
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        rate = int(response.headers[SAMPLE_RATE_HEADER])
+        samples = int(response.headers[SAMPLES_HEADER])
+    except (KeyError, ValueError) as e:
         raise PermanentSynthesisError(
-            f"TorchServe returned {len(data)} bytes that are not a WAV file: {e}"
+            f"TorchServe's answer lacks valid {SAMPLE_RATE_HEADER} / {SAMPLES_HEADER} headers "
+            f"({e}); rebuild the voice archive with this version (voxmill build-mar)"
         ) from e
-    if samples.shape[1] != 1:
-        raise PermanentSynthesisError(
-            f"TorchServe returned {samples.shape[1]}-channel audio; Voxmill voices are mono"
-        )
-    return Audio(samples=np.ascontiguousarray(samples[:, 0]), sample_rate=int(rate))
+    if rate <= 0 or samples < 0:
+        raise PermanentSynthesisError(f"TorchServe described its audio as {samples} at {rate} Hz")
+    return EncodedAudio(data=response.content, format=fmt, sample_rate=rate, num_samples=samples)
 
 
 class TorchServeSynthesizer:
@@ -96,6 +94,7 @@ class TorchServeSynthesizer:
             timeout=httpx.Timeout(settings.torchserve_timeout_s, connect=10.0)
         )
         self._token = settings.torchserve_auth_token()
+        self._policy = settings.retry_policy()
 
     def close(self) -> None:
         """Close the HTTP client if this object made it."""
@@ -116,7 +115,7 @@ class TorchServeSynthesizer:
         return sorted({self._settings.default_voice, *self._settings.voice_routes})
 
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        """Synthesize ``text`` with ``voice``.
+        """Synthesize ``text`` with ``voice`` to samples (the handler's raw PCM).
 
         Raises:
             TransientSynthesisError: 5xx, 408/429, a timeout or a dropped connection.
@@ -124,18 +123,25 @@ class TorchServeSynthesizer:
             PermanentSynthesisError: The input was refused (other 4xx, with the server's text),
                 the token was refused twice, or no TorchServe URL is configured.
         """
+        encoded = self.synthesize_encoded(voice, text, params, fmt="pcm")
+        return Audio.from_pcm(encoded.data, encoded.sample_rate)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        """Synthesize ``text`` with ``voice`` to a file the handler encoded as ``fmt``; the bytes
+        are not decoded, their length comes from the handler's headers.
+
+        Raises:
+            The same errors as :meth:`synthesize`.
+        """
         base = self._settings.torchserve_for(voice).rstrip("/")
         if not base:
             raise PermanentSynthesisError(
                 f"no TorchServe URL for voice {voice!r}: set VOXMILL_TORCHSERVE_URL or add the "
                 "voice to VOXMILL_VOICE_ROUTES"
             )
-        params = params or SynthesisParams()
-        payload: dict[str, object] = {"text": text, "speed": params.speed, "format": "wav"}
-        if params.noise_scale is not None:
-            payload["noise_scale"] = params.noise_scale
-        if params.noise_w is not None:
-            payload["noise_w"] = params.noise_w
+        payload = handler_request(text, params, fmt)
         url = f"{base}/predictions/{quote(voice, safe='')}"
 
         response = self._post(url, payload)
@@ -149,7 +155,7 @@ class TorchServeSynthesizer:
                     f"{_error_text(response)}); set VOXMILL_TORCHSERVE_TOKEN or "
                     "VOXMILL_TORCHSERVE_KEY_FILE to TorchServe's current inference key"
                 )
-        return self._audio_from(response, voice, base)
+        return self._audio_from(response, voice, base, fmt)
 
     def ping(self) -> bool:
         """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness)."""
@@ -181,17 +187,19 @@ class TorchServeSynthesizer:
         except httpx.TransportError as e:
             raise TransientSynthesisError(f"TorchServe unreachable at {url}: {e!r}") from e
 
-    def _audio_from(self, response: httpx.Response, voice: str, base: str) -> Audio:
+    def _audio_from(
+        self, response: httpx.Response, voice: str, base: str, fmt: str
+    ) -> EncodedAudio:
         status = response.status_code
         if status == 200:
             if response.headers.get("content-type", "").startswith("application/json"):
                 raise PermanentSynthesisError(
                     f"voice {voice!r} returned no audio: {_error_text(response)}"
                 )
-            return decode_wav(response.content)
+            return _described(response, fmt)
         text = _error_text(response)
         if status == 404:
             raise UnknownVoiceError(f"voice {voice!r} is not served by {base}: {text}")
-        if status in _TRANSIENT_STATUS or status >= 500:
+        if self._policy.is_transient_status(status):
             raise TransientSynthesisError(f"TorchServe busy or failing (HTTP {status}): {text}")
         raise PermanentSynthesisError(f"TorchServe refused the text (HTTP {status}): {text}")

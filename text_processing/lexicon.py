@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from contract import limits
 from text_processing.ssml import Piece, SsmlError, parse_xml
 
 PLS_NS = "http://www.w3.org/2005/01/pronunciation-lexicon"
-MAX_GRAPHEME_CHARS = 100
-MAX_PRONUNCIATION_CHARS = 200
+MAX_GRAPHEME_CHARS = limits.MAX_LEXICON_GRAPHEME_CHARS
+MAX_PRONUNCIATION_CHARS = limits.MAX_LEXICON_PRONUNCIATION_CHARS
 
 
 class LexiconError(ValueError):

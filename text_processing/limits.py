@@ -1,6 +1,6 @@
 """What one document may cost: the limits checked while it is read and split.
 
-The defaults are the constants of :mod:`contract.settings` (the one place limits live); the API
+The defaults are the constants of :mod:`contract.limits` (the one place limits live); the API
 builds a :class:`DocumentLimits` from its settings.
 """
 
@@ -8,19 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.settings import (
-    MAX_ARCHIVE_MEMBERS,
-    MAX_BLOCK_CHARS,
-    MAX_LINES,
-    MAX_NESTING_DEPTH,
-    MAX_PDF_PAGES,
-    MAX_SEGMENT_CHARS,
-    MAX_SEGMENTS_PER_DOCUMENT,
-    MAX_UNPACKED_BYTES,
-    MAX_UPLOAD_BYTES,
-    PARSE_MEMORY_BYTES,
-    PARSE_TIMEOUT_S,
-)
+from contract import limits
 
 
 @dataclass(frozen=True)
@@ -43,14 +31,14 @@ class DocumentLimits:
         memory_bytes: Address space of the process that reads it.
     """
 
-    max_bytes: int = MAX_UPLOAD_BYTES
-    max_segments: int = MAX_SEGMENTS_PER_DOCUMENT
-    max_depth: int = MAX_NESTING_DEPTH
-    max_segment_chars: int = MAX_SEGMENT_CHARS
-    max_block_chars: int = MAX_BLOCK_CHARS
-    max_lines: int = MAX_LINES
-    max_unpacked_bytes: int = MAX_UNPACKED_BYTES
-    max_archive_members: int = MAX_ARCHIVE_MEMBERS
-    max_pdf_pages: int = MAX_PDF_PAGES
-    timeout_s: float = PARSE_TIMEOUT_S
-    memory_bytes: int = PARSE_MEMORY_BYTES
+    max_bytes: int = limits.MAX_UPLOAD_BYTES
+    max_segments: int = limits.MAX_SEGMENTS_PER_DOCUMENT
+    max_depth: int = limits.MAX_NESTING_DEPTH
+    max_segment_chars: int = limits.MAX_SENTENCE_CHARS
+    max_block_chars: int = limits.MAX_BLOCK_CHARS
+    max_lines: int = limits.MAX_LINES
+    max_unpacked_bytes: int = limits.MAX_UNPACKED_BYTES
+    max_archive_members: int = limits.MAX_ARCHIVE_MEMBERS
+    max_pdf_pages: int = limits.MAX_PDF_PAGES
+    timeout_s: float = limits.PARSE_TIMEOUT_S
+    memory_bytes: int = limits.PARSE_MEMORY_BYTES

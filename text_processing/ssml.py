@@ -18,6 +18,7 @@ from typing import Literal
 
 from lxml import etree
 
+from contract.limits import MAX_BREAK_MS, PARAGRAPH_PAUSE_MS
 from text_processing.spoken import numbers
 
 SSML_ELEMENTS = ("speak", "p", "s", "break", "say-as", "sub", "phoneme", "prosody")
@@ -33,8 +34,6 @@ STRENGTH_MS = {
     "x-strong": 1200,
 }
 RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.6}
-MAX_BREAK_MS = 10_000
-PARAGRAPH_BREAK_MS = 700
 _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s)")
 _RATE = re.compile(r"(\d+(?:\.\d+)?)(%?)")
 
@@ -218,7 +217,7 @@ def _walk(el: etree._Element, rate: float, out: list[Piece], wrapped: bool) -> N
             if child.tail:
                 out.append(Piece("text", child.tail, rate=inner))
         if name == "p":
-            out.append(Piece("break", ms=PARAGRAPH_BREAK_MS))
+            out.append(Piece("break", ms=PARAGRAPH_PAUSE_MS))
         elif name == "s":
             out.append(Piece("text", ".", rate=inner))  # ends the sentence for the splitter
 

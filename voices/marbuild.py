@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -110,7 +111,10 @@ def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) ->
             str(export_dir),
             "--force",
         ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        # torch-model-archiver stages files in $TMPDIR/<model name>: a private TMPDIR keeps two
+        # builds of the same voice (two checkouts on one machine) from mixing their files.
+        env = {**os.environ, "TMPDIR": tmp}
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             raise BuildError(f"torch-model-archiver failed: {done.stderr.strip() or done.stdout}")
     path = export_dir / f"{name}.mar"

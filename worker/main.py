@@ -26,12 +26,12 @@ from messaging.types import Delivery, Handler, MessagePublisher, Outcome, Publis
 from synthesis.base import Synthesizer, TransientSynthesisError
 from synthesis.torchserve import TorchServeSynthesizer
 from worker.health import HealthServer
-from worker.task import process_task, worker_name
+from worker.task import RetryAbandoned, process_task, worker_name
 
 log = logging.getLogger(__name__)
 
 
-class _ShuttingDown(Exception):
+class _ShuttingDown(RetryAbandoned):
     """Raised out of a retry back-off when the worker is asked to stop."""
 
 
@@ -52,7 +52,8 @@ def make_task_handler(
     - Otherwise the result is published with confirms and only then is the task acked.
 
     Args:
-        settings: ``task_retries``, ``task_backoff_s`` and ``delivery_limit``.
+        settings: Their :meth:`~contract.settings.Settings.retry_policy` says how often to retry
+            and on which delivery a task is answered ``failed``.
         synthesizer: Where the audio comes from.
         publisher: Where the results go.
         stopping: Set on shutdown; a task waiting out a retry back-off is requeued at once.
@@ -60,9 +61,8 @@ def make_task_handler(
     """
     name = worker or worker_name()
     stop = stopping or threading.Event()
-    # RabbitMQ dead-letters a message once it has been returned delivery_limit times. Answering at
-    # delivery_limit - 1 leaves one spare delivery for a worker that dies on the last attempt.
-    last_delivery = max(0, settings.delivery_limit - 1)
+    policy = settings.retry_policy()
+    last_delivery = policy.last_task_delivery
 
     def backoff_sleep(delay: float) -> None:
         if stop.wait(delay):
@@ -70,7 +70,7 @@ def make_task_handler(
 
     def handle(delivery: Delivery) -> Outcome:
         try:
-            task = _parse_task(delivery.body)
+            task = _parse_task(delivery)
         except MessageError as e:
             log.error("dead-lettering an invalid task message: %s", e)
             return Outcome.REJECT
@@ -79,8 +79,7 @@ def make_task_handler(
             result = process_task(
                 task,
                 synthesizer,
-                retries=settings.task_retries,
-                backoff=settings.task_backoff_s,
+                policy=policy,
                 give_up_on_transient=give_up,
                 worker=name,
                 sleep=backoff_sleep,
@@ -116,10 +115,8 @@ def make_task_handler(
     return handle
 
 
-def _parse_task(body: bytes) -> TaskMessage:
-    task = TaskMessage.from_bytes(body)
-    assert isinstance(task, TaskMessage)  # from_bytes is typed as returning the base class
-    return task
+def _parse_task(delivery: Delivery) -> TaskMessage:
+    return TaskMessage.from_wire(delivery.body, delivery.headers)
 
 
 def _stop_when_set(event: threading.Event, consumer: Consumer) -> None:

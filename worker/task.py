@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable
 
-import soundfile as sf
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+)
 
 from contract.messages import ResultMessage, TaskMessage
-from messaging.types import backoff_delay
+from contract.retry import RetryPolicy
 from synthesis.base import (
-    Audio,
+    EncodedAudio,
     PermanentSynthesisError,
     SynthesisError,
     Synthesizer,
@@ -24,7 +27,13 @@ from synthesis.base import (
 
 log = logging.getLogger(__name__)
 
-BACKOFF_CAP_S = 30.0
+# What the API stores: lossless, about half the size of WAV, encoded once by the voice handler.
+STORED_FORMAT = "flac"
+
+
+class RetryAbandoned(Exception):
+    """Raised by the ``sleep`` of :func:`process_task` to stop retrying (the worker is stopping);
+    it passes through :func:`process_task` to its caller."""
 
 
 def worker_name() -> str:
@@ -32,19 +41,11 @@ def worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def encode_flac(audio: Audio) -> bytes:
-    """16-bit mono FLAC bytes of ``audio`` (lossless, about half the size of WAV)."""
-    buffer = io.BytesIO()
-    sf.write(buffer, audio.samples, audio.sample_rate, format="FLAC", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 def process_task(
     task: TaskMessage,
     synthesizer: Synthesizer,
     *,
-    retries: int,
-    backoff: float,
+    policy: RetryPolicy,
     give_up_on_transient: bool = True,
     worker: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -52,25 +53,26 @@ def process_task(
     """Synthesize one segment and describe the outcome as a :class:`ResultMessage`.
 
     Transient failures (busy or restarting TorchServe, timeouts, dropped connections) are retried
-    up to ``retries`` times with exponential back-off and jitter. Anything unexpected is treated as
-    transient too: a crash that repeats still ends the segment ``failed`` once the attempts run out.
+    up to ``policy.synthesis_attempts`` calls with ``policy.synthesis_backoff``. Anything unexpected
+    is treated as transient too: a crash that repeats still ends the segment ``failed`` once the
+    attempts run out. The audio is the voice handler's FLAC, passed on without decoding.
 
     Args:
         task: The segment task.
         synthesizer: Where the audio comes from.
-        retries: Extra attempts after the first for transient failures.
-        backoff: The first back-off delay in seconds; doubles per retry (capped at 30 s).
-        give_up_on_transient: When the retries are spent on transient errors, return a ``failed``
+        policy: The retry policy (see :mod:`contract.retry`).
+        give_up_on_transient: When the attempts are spent on transient errors, return a ``failed``
             result (``True``) or re-raise the last error so the caller can requeue the task for
             another worker (``False``).
         worker: Name recorded in the result (default ``hostname-pid``).
-        sleep: Injected for tests.
+        sleep: Injected for tests; may raise :class:`RetryAbandoned` to stop retrying (a worker
+            shutting down), which passes through.
 
     Returns:
-        ``done`` with base64 FLAC audio, or ``failed`` with the error a user can read.
+        ``done`` with the FLAC audio, or ``failed`` with the error a user can read.
 
     Raises:
-        TransientSynthesisError: Only with ``give_up_on_transient=False``, after the retries.
+        TransientSynthesisError: Only with ``give_up_on_transient=False``, after the attempts.
     """
     started = time.monotonic()
     name = worker or worker_name()
@@ -87,34 +89,46 @@ def process_task(
             }
         )
 
-    attempts = max(0, retries) + 1
-    for attempt in range(attempts):
-        try:
-            audio = synthesizer.synthesize(task.voice, task.text, task.params)
-        except PermanentSynthesisError as e:
-            log.warning("task %s failed: %s", task.task_id, e)
-            return result(status="failed", error=str(e))
-        except Exception as e:
-            error = e if isinstance(e, SynthesisError) else _unexpected(e)
-            if attempt + 1 >= attempts:
-                message = f"{error} (gave up after {attempts} attempts)"
-                if not give_up_on_transient:
-                    raise TransientSynthesisError(message) from e
-                log.warning("task %s failed: %s", task.task_id, message)
-                return result(status="failed", error=message)
-            delay = backoff_delay(attempt, base=backoff, cap=BACKOFF_CAP_S)
-            log.info("task %s: %s; retrying in %.1fs", task.task_id, error, delay)
-            sleep(delay)
-            continue
-        if len(audio.samples) == 0:
-            return result(status="failed", error="the voice produced no audio for this text")
-        return result(
-            status="done",
-            audio=base64.b64encode(encode_flac(audio)).decode("ascii"),
-            sample_rate=audio.sample_rate,
-            duration_ms=audio.duration_ms,
-        )
-    raise AssertionError("unreachable")  # pragma: no cover
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.info("task %s: %s; retrying in %.1fs", task.task_id, error, state.upcoming_sleep)
+
+    attempts = max(1, policy.synthesis_attempts)
+    retrying = Retrying(
+        retry=retry_if_not_exception_type(PermanentSynthesisError),
+        stop=stop_after_attempt(attempts),
+        wait=policy.synthesis_backoff.wait,
+        sleep=sleep,
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        audio: EncodedAudio = retrying(_synthesize, task, synthesizer)
+    except PermanentSynthesisError as e:
+        log.warning("task %s failed: %s", task.task_id, e)
+        return result(status="failed", error=str(e))
+    except RetryAbandoned:
+        raise
+    except Exception as e:
+        error = e if isinstance(e, SynthesisError) else _unexpected(e)
+        message = f"{error} (gave up after {attempts} attempts)"
+        if not give_up_on_transient:
+            raise TransientSynthesisError(message) from e
+        log.warning("task %s failed: %s", task.task_id, message)
+        return result(status="failed", error=message)
+    if audio.num_samples == 0:
+        return result(status="failed", error="the voice produced no audio for this text")
+    return result(
+        status="done",
+        audio=audio.data,
+        audio_format=audio.format,
+        sample_rate=audio.sample_rate,
+        num_samples=audio.num_samples,
+    )
+
+
+def _synthesize(task: TaskMessage, synthesizer: Synthesizer) -> EncodedAudio:
+    return synthesizer.synthesize_encoded(task.voice, task.text, task.params, fmt=STORED_FORMAT)
 
 
 def _unexpected(error: Exception) -> TransientSynthesisError:

@@ -6,10 +6,10 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import crud
 from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
+from api.event_payloads import conversion_event
 from api.models import Conversion, utcnow
 from api.routes.common import ERRORS
 from api.schemas import ConversionOut, ConversionStart, ErrorOut
-from contract.messages import EventMessage
 
 router = APIRouter(prefix="/v1", tags=["conversions"])
 
@@ -43,9 +43,7 @@ def start_conversion(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     session.commit()
     out = ConversionOut.of(conversion, utcnow())
-    runtime.committed(
-        EventMessage(type="conversion", project_id=project.id, data=out.model_dump(mode="json"))
-    )
+    runtime.committed(conversion_event(out))
     return out
 
 

@@ -1,9 +1,10 @@
 """``GET /v1/projects/{id}/events``: the project's live updates as server-sent events.
 
 The stream starts with a ``snapshot`` event (the project as ``GET /v1/projects/{id}`` returns it),
-then forwards live events (``segment``, ``conversion``) as they arrive on this replica's events
-queue, with keep-alive comments in between. A client that reconnects gets a fresh snapshot, so
-nothing it missed while disconnected is lost.
+then forwards live events (``segment``, ``conversion``; their payloads are typed in
+:mod:`api.event_payloads`) as they arrive on this replica's events queue, with keep-alive comments
+in between. A client that reconnects gets a fresh snapshot, so nothing it missed while
+disconnected is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import HubDep, RuntimeDep, project_or_404
+from api.event_payloads import ProjectEventDoc
 from api.events import RESYNC
 from api.routes.common import ERRORS
 from api.routes.projects import project_detail
@@ -23,19 +25,30 @@ from api.routes.projects import project_detail
 router = APIRouter(prefix="/v1/projects", tags=["events"])
 
 
+class EventStream(EventSourceResponse):
+    """sse-starlette's response, with its media type known to FastAPI's OpenAPI document (which
+    reads it from the class) so the event schema is documented under ``text/event-stream``."""
+
+    media_type = "text/event-stream"
+
+
 @router.get(
     "/{project_id}/events",
     summary="Live updates of a project (server-sent events)",
-    response_class=EventSourceResponse,
+    response_class=EventStream,
     responses={
         200: {
-            "description": "an event stream: 'snapshot' first, then 'segment' and 'conversion'",
-            "content": {"text/event-stream": {}},
+            "model": ProjectEventDoc,
+            "description": (
+                "An event stream. `snapshot` first (data: ProjectDetail), then `segment` (data: "
+                "SegmentEvent, whose `conversion` is a ConversionOut) and `conversion` (data: "
+                "ConversionOut) as they happen."
+            ),
         },
         **ERRORS,
     },
 )
-async def project_events(project_id: int, runtime: RuntimeDep, hub: HubDep) -> EventSourceResponse:
+async def project_events(project_id: int, runtime: RuntimeDep, hub: HubDep) -> EventStream:
     """Follow a project live."""
     factory = runtime.session_factory
 
@@ -60,4 +73,4 @@ async def project_events(project_id: int, runtime: RuntimeDep, hub: HubDep) -> E
                     continue
                 yield {"event": event.type, "data": json.dumps(event.data)}
 
-    return EventSourceResponse(stream(), ping=runtime.settings.sse_heartbeat_s)
+    return EventStream(stream(), ping=runtime.settings.sse_heartbeat_s)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.runtime import ReadinessCheck
+
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
@@ -35,8 +36,6 @@ router = APIRouter(tags=["ops"])
 # Each readiness check gets this long; a hung dependency must not hang the probe (Kubernetes'
 # default probe timeout is 1 s, charts usually raise it to a few seconds).
 READINESS_TIMEOUT_S = 2.0
-
-ReadinessCheck = Callable[[], object]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api import crud, exports
 from api.deps import RuntimeDep, SessionDep, segment_or_404
+from api.event_payloads import SegmentEvent
 from api.models import utcnow
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import (
@@ -20,7 +21,6 @@ from api.schemas import (
     SegmentOut,
 )
 from audio.codecs import MEDIA_TYPES
-from contract.messages import EventMessage
 from text_processing.ssml import SsmlError
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
@@ -77,19 +77,15 @@ def _resynthesize(
         segment=SegmentOut.model_validate(segment),
         conversion=ConversionOut.of(conversion, utcnow()),
     )
-    runtime.committed(
-        EventMessage(
-            type="segment",
-            project_id=segment.project_id,
-            data={
-                "segment_id": segment.id,
-                "chapter_id": segment.chapter_id,
-                "status": segment.status.value,
-                "text": segment.text,
-                "spoken_text": segment.spoken_text,
-            },
-        )
+    event = SegmentEvent(
+        segment_id=segment.id,
+        chapter_id=segment.chapter_id,
+        status=segment.status,
+        text=segment.text,
+        spoken_text=segment.spoken_text,
+        conversion=out.conversion,
     )
+    runtime.committed(event.message(segment.project_id))
     return out
 
 

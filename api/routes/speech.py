@@ -8,16 +8,17 @@ one chunk's synthesis whatever the length of the input.
 
 How each ``response_format`` is delivered:
 
-- ``wav`` (the default; OpenAI's is mp3): one chunk → a complete WAV with its length; several → a
-  streaming WAV header whose sizes say "unknown" (0xFFFFFFFF, as ffmpeg and browsers accept),
-  then 16-bit PCM per chunk.
+One chunk is encoded as one complete file (with its length). Several are encoded as they come by
+one :class:`audio.stream.StreamWriter`, which keeps a single encoder open for the whole answer:
+
+- ``wav`` (the default; OpenAI's is mp3): a streaming WAV header whose sizes say "unknown"
+  (0xFFFFFFFF, as ffmpeg and browsers accept), then 16-bit PCM per chunk.
 - ``pcm``: raw 16-bit little-endian mono samples (rate in ``X-Sample-Rate``), streamed per chunk.
-- ``mp3``: MPEG frames can be concatenated, so each chunk is encoded and streamed on its own
-  (without its Xing/LAME info frame, whose frame count would otherwise make players stop after the
-  first chunk). Each chunk adds the encoder's padding, a few tens of milliseconds between sentences.
-- ``flac`` and ``ogg``: a stream of per-chunk files is not a valid FLAC or Ogg stream, so every
-  chunk is synthesized first and the audio encoded once (no streaming; the time to first byte is
-  the whole synthesis).
+- ``mp3``: one MP3 stream, without the Xing/LAME info frame (its frame count cannot be known
+  before the end).
+- ``flac`` and ``ogg``: written whole, after every chunk is synthesized (no streaming; the time to
+  first byte is the whole synthesis): a FLAC stream carries no length, which many readers
+  (libsndfile among them) refuse, and PyAV has no Vorbis encoder fit for use.
 
 Errors before the first byte become JSON errors (``{"detail": ...}``): 404 for an unknown voice
 (with the served voices), 503 with ``Retry-After`` for a busy or unreachable voice server, 422 for
@@ -32,7 +33,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -42,17 +43,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.routes.ops import Metrics, metrics_of
 from api.security import require_api_key
-from audio.codecs import (
-    MEDIA_TYPES,
-    encode,
-    media_type,
-    pause_samples,
-    pcm_bytes,
-    wav_stream_header,
-)
+from audio.codecs import encode, media_type, pause_samples
+from audio.stream import StreamWriter
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from handlers.speech import ServiceOptions
 from synthesis.base import (
     Audio,
     PermanentSynthesisError,
@@ -80,12 +75,13 @@ FIRST_CHUNK_CHARS = 100
 RETRY_AFTER_S = 5
 
 ResponseFormat = Literal["wav", "flac", "mp3", "ogg", "pcm"]
-_ENCODED_ONCE: frozenset[str] = frozenset({"flac", "ogg"})
+# Streamed chunk by chunk when the input has several; the others are encoded whole.
+STREAMED_FORMATS: frozenset[str] = frozenset({"wav", "pcm", "mp3"})
 
 
-class SpeechRequest(BaseModel):
-    """The body of ``POST /v1/audio/speech``; unknown fields (OpenAI's ``instructions``, ...) are
-    ignored."""
+class CreateSpeechRequest(BaseModel):
+    """The body of ``POST /v1/audio/speech`` (OpenAI's ``CreateSpeechRequest``); unknown fields
+    (OpenAI's ``instructions``, ...) are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -96,7 +92,12 @@ class SpeechRequest(BaseModel):
     voice: str | None = Field(default=None, description="The voice; wins over `model`")
     input: str = Field(min_length=1, description="The text to speak")
     response_format: ResponseFormat = Field(default="wav", description="wav, flac, mp3, ogg, pcm")
-    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking rate, 1.0 = normal")
+    speed: float = Field(
+        default=limits.SPEED_DEFAULT,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        description="Speaking rate, 1.0 = normal",
+    )
 
 
 class VoiceInfo(BaseModel):
@@ -135,7 +136,7 @@ SynthesizerDep = Annotated[Synthesizer, Depends(_synthesizer)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
-def resolve_voice(body: SpeechRequest, default_voice: str) -> str:
+def resolve_voice(body: CreateSpeechRequest, default_voice: str) -> str:
     """The voice to use: ``voice``, else ``model`` unless it is an OpenAI model name, else the
     default voice."""
     if body.voice:
@@ -170,9 +171,6 @@ class _Speaker:
         return audio
 
 
-_PAUSES = ServiceOptions()
-
-
 def plan_chunks(text: str) -> list[str]:
     """The pieces ``text`` is synthesized and streamed in, in order: whole sentences packed up to
     :data:`STREAM_CHUNK_CHARS` (longer sentences cut at clauses), the first piece kept shorter
@@ -201,54 +199,12 @@ def pause_after(text: str) -> int:
     the voice handler puts between the sentences (or clauses) of one request, so streamed audio
     sounds like the same text synthesized in one call."""
     if _ends_sentence(text):
-        return _PAUSES.sentence_pause_ms
-    return _PAUSES.clause_pause_ms
+        return limits.SENTENCE_PAUSE_MS
+    return limits.CLAUSE_PAUSE_MS
 
 
 def _silence(ms: int, sample_rate: int) -> np.ndarray:
     return np.zeros(pause_samples(ms, sample_rate), dtype=np.int16)
-
-
-# MPEG-1 / MPEG-2(.5) layer III bitrates (kbit/s) and sample rates, by header index.
-_MP3_BITRATES = {
-    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-
-
-def _mp3_frame_length(header: bytes) -> int | None:
-    """Bytes in the layer III frame starting with ``header`` (4 bytes), or ``None`` if it is not
-    a frame header."""
-    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
-        return None
-    version, layer = (header[1] >> 3) & 3, (header[1] >> 1) & 3
-    bitrate_index, rate_index = header[2] >> 4, (header[2] >> 2) & 3
-    if layer != 1 or version == 1 or bitrate_index in (0, 15) or rate_index == 3:
-        return None
-    bitrate = _MP3_BITRATES[3 if version == 3 else 2][bitrate_index] * 1000
-    rate = _MP3_RATES[version][rate_index]
-    return (144 if version == 3 else 72) * bitrate // rate + ((header[2] >> 1) & 1)
-
-
-def mp3_stream_part(data: bytes) -> bytes:
-    """An MP3 file's audio frames alone, fit to be concatenated with others into one stream.
-
-    Drops a leading ID3v2 tag and the Xing/Info (LAME) frame: that frame carries the frame count
-    of this file only, and decoders that trust it stop playing at the end of the first part.
-    """
-    offset = 0
-    if data[:3] == b"ID3" and len(data) >= 10:
-        size = 0
-        for byte in data[6:10]:  # a "syncsafe" integer: 7 bits per byte
-            size = (size << 7) | (byte & 0x7F)
-        offset = 10 + size + (10 if data[5] & 0x10 else 0)
-    length = _mp3_frame_length(data[offset : offset + 4])
-    if length is not None:
-        first = data[offset : offset + length]
-        if b"Xing" in first or b"Info" in first:
-            offset += length
-    return data[offset:]
 
 
 def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer) -> JSONResponse:
@@ -282,14 +238,6 @@ def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer)
     return JSONResponse({"detail": f"synthesis failed: {error}"}, status_code=code)
 
 
-async def _encode_part(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    """One piece of a streamed body: PCM for wav and pcm, a headerless MP3 part for mp3."""
-    if fmt == "mp3":
-        data = await run_in_threadpool(encode, samples, sample_rate, "mp3")
-        return mp3_stream_part(data)
-    return pcm_bytes(samples)
-
-
 async def _stream(
     speaker: _Speaker, chunks: list[str], first: Audio, fmt: str
 ) -> AsyncIterator[bytes]:
@@ -304,32 +252,38 @@ async def _stream(
     rate = first.sample_rate
     sent = 1
     pending = start_next()
-    try:
-        header = wav_stream_header(rate) if fmt == "wav" else b""
-        yield header + await _encode_part(first.samples, rate, fmt)
-        while pending is not None:
-            audio = await pending
-            pending = start_next()
-            if audio.sample_rate != rate:
-                raise SynthesisError(
-                    f"chunk {sent + 1} came at {audio.sample_rate} Hz, the stream is at {rate} Hz"
-                )
-            gap = _silence(pause_after(chunks[sent - 1]), rate)
-            yield await _encode_part(np.concatenate([gap, audio.samples]), rate, fmt)
-            sent += 1
-    except Exception as e:
-        # The 200 and part of the audio are already on the wire: end the stream short.
-        log.error(
-            "speech stream with voice %r ended after %d of %d chunks: %s",
-            speaker.voice,
-            sent,
-            len(chunks),
-            e,
-            exc_info=not isinstance(e, SynthesisError),
-        )
-    finally:
-        if pending is not None:
-            pending.cancel()
+    with StreamWriter(fmt, rate) as writer:
+        try:
+            yield await run_in_threadpool(writer.write, first.samples)
+            while pending is not None:
+                audio = await pending
+                pending = start_next()
+                if audio.sample_rate != rate:
+                    raise SynthesisError(
+                        f"chunk {sent + 1} came at {audio.sample_rate} Hz, "
+                        f"the stream is at {rate} Hz"
+                    )
+                gap = _silence(pause_after(chunks[sent - 1]), rate)
+                part = await run_in_threadpool(writer.write, np.concatenate([gap, audio.samples]))
+                if part:
+                    yield part
+                sent += 1
+            tail = await run_in_threadpool(writer.close)
+            if tail:
+                yield tail
+        except Exception as e:
+            # The 200 and part of the audio are already on the wire: end the stream short.
+            log.error(
+                "speech stream with voice %r ended after %d of %d chunks: %s",
+                speaker.voice,
+                sent,
+                len(chunks),
+                e,
+                exc_info=not isinstance(e, SynthesisError),
+            )
+        finally:
+            if pending is not None:
+                pending.cancel()
 
 
 @router.post(
@@ -337,14 +291,14 @@ async def _stream(
     summary="Speak a text (OpenAI-compatible)",
     response_class=Response,
     responses={
-        200: {"content": {media: {} for media in sorted(set(MEDIA_TYPES.values()))}},
+        200: {"content": {media_type(fmt): {} for fmt in get_args(ResponseFormat)}},
         404: {"description": "Unknown voice; the body lists the served voices"},
         422: {"description": "Input blank, too long, or refused by the voice"},
         503: {"description": "Voice server busy or unreachable; see Retry-After"},
     },
 )
 async def create_speech(
-    body: SpeechRequest,
+    body: CreateSpeechRequest,
     settings: SettingsDep,
     synthesizer: SynthesizerDep,
     metrics: MetricsDep,
@@ -378,7 +332,7 @@ async def create_speech(
         first = await speaker.say(chunks[0])
         rate = first.sample_rate
         headers = {"X-Sample-Rate": str(rate)}
-        if len(chunks) > 1 and fmt not in _ENCODED_ONCE:
+        if len(chunks) > 1 and fmt in STREAMED_FORMATS:
             return StreamingResponse(
                 _stream(speaker, chunks, first, fmt),
                 media_type=media_type(fmt, rate),

@@ -13,22 +13,8 @@ const OPEN_ALL_UP_TO = 400;
 // Counts are refreshed from the API at most this often while events stream in.
 const REFRESH_MS = 700;
 
-/** A conversion from ConversionOut or from a segment event's `conversion` field. */
-function normalizeConversion(data, previous) {
-  const sameId = previous && previous.id === data.id;
-  return {
-    id: data.id,
-    // Segment events carry no kind: keep the one known for this id (null until learned).
-    kind: data.kind ?? (sameId ? previous.kind : null),
-    total: data.total,
-    done: data.done,
-    failed: data.failed,
-    queued: data.queued,
-    percent: data.percent,
-    eta_s: data.eta_s,
-    finished: data.state ? data.state === "finished" : Boolean(data.finished),
-  };
-}
+// this.conversion is always a ConversionOut (GET /v1/conversions/{id}): the REST API, the
+// `conversion` event and a `segment` event's `conversion` field all carry that one schema.
 
 class ProjectPage {
   constructor(root, projectId) {
@@ -201,8 +187,8 @@ class ProjectPage {
     const size = plural(detail.counts.total, "sentence");
     this.meta.textContent = `Voice ${detail.voice} · speed ${detail.speed}× · ${size}`;
     if (detail.active_conversion) {
-      this.conversion = normalizeConversion(detail.active_conversion, this.conversion);
-    } else if (this.conversion && !this.conversion.finished) {
+      this.conversion = detail.active_conversion;
+    } else if (this.conversion && this.conversion.state !== "finished") {
       this.fetchConversion(this.conversion.id);
     }
     const openAll = detail.counts.total <= OPEN_ALL_UP_TO;
@@ -228,22 +214,10 @@ class ProjectPage {
     try {
       const data = await getJSON(`v1/conversions/${id}`);
       if (this.closed) return;
-      this.conversion = normalizeConversion(data, this.conversion);
+      this.conversion = data;
       this.renderProgress();
     } catch {
       // the next event or snapshot corrects it
-    }
-  }
-
-  /** A conversion started elsewhere (another tab): is it the project or one sentence? */
-  async learnKind(id) {
-    try {
-      const data = await getJSON(`v1/conversions/${id}`);
-      if (this.closed || this.conversion?.id !== id) return;
-      this.conversion.kind = data.kind;
-      this.renderProgress();
-    } catch {
-      // shown as a conversion meanwhile; nothing is lost
     }
   }
 
@@ -272,11 +246,7 @@ class ProjectPage {
     } else if (type === "segment") {
       this.chapters.get(data.chapter_id)?.applyEvent(data);
       this.countFromRows();
-      if (data.conversion) {
-        const known = this.conversion?.id === data.conversion.id;
-        this.conversion = normalizeConversion(data.conversion, this.conversion);
-        if (!known) this.learnKind(data.conversion.id);
-      }
+      if (data.conversion) this.conversion = data.conversion;
       this.renderProgress();
       this.scheduleRefresh();
     } else if (type === "conversion") {
@@ -296,8 +266,8 @@ class ProjectPage {
     this.project.counts = { ...this.project.counts, ...sum };
   }
 
-  onConversion(data) {
-    this.conversion = normalizeConversion(data, this.conversion);
+  onConversion(conversion) {
+    this.conversion = conversion;
     this.renderProgress();
   }
 
@@ -315,7 +285,7 @@ class ProjectPage {
   renderProgress() {
     const counts = this.project.counts;
     const c = this.conversion;
-    const running = c && !c.finished;
+    const running = c && c.state === "running";
     const showConversion = c && (running || c.kind !== "segment");
     let percent;
     let text;

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helmchart import PROFILES, Result, helm_binary, helm_template, missing_tool
+from helmchart import (
+    PROFILES,
+    README_GENERATOR,
+    Result,
+    helm_binary,
+    helm_template,
+    missing_tool,
+)
 
 Template = Callable[..., Result]
 
@@ -27,6 +34,17 @@ def helm() -> str:
     version = subprocess.run([path, "version", "--short"], capture_output=True, text=True)
     assert version.stdout.startswith("v3."), f"need helm v3, got {version.stdout!r}"
     return path
+
+
+@pytest.fixture(scope="session")
+def readme_generator() -> Path:
+    """Bitnami's readme-generator-for-helm, as scripts/install-chart-tools.sh pins it."""
+    if not README_GENERATOR.is_file():
+        missing_tool(
+            "readme-generator-for-helm",
+            "run 'bash scripts/install-chart-tools.sh .tools' (make test does)",
+        )
+    return README_GENERATOR
 
 
 @pytest.fixture(scope="session")

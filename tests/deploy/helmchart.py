@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "voxmill"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
+# Regenerates values.schema.json and the README tables from values.yaml (make chart-schema).
+CHART_SCHEMA_SCRIPT = ROOT / "scripts" / "chart_schema.py"
+README_GENERATOR = ROOT / ".tools" / "chart-tools" / "node_modules" / ".bin" / "readme-generator"
 RELEASE = "vx"
 NAMESPACE = "voxmill"
 # The Kubernetes versions the rendered manifests must be valid for: the chart's kubeVersion

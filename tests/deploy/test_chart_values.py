@@ -17,8 +17,9 @@ from helmchart import CHART, PRODUCTION_VALUES, Result, by_kind, helm_template
 pytestmark = pytest.mark.deploy
 Template = Callable[..., Result]
 VALUES_FILE = CHART / "values.yaml"
-# Free-form maps and lists (resources, selectors, env, ...) are documented as a whole.
-PARAM = re.compile(r"^\s*## @param (\S+) (\S.*)$")
+# Free-form maps and lists (resources, selectors, env, ...) are documented as a whole; the
+# readme-generator modifiers in brackets ("[object,default: ...]") are not part of the text.
+PARAM = re.compile(r"^\s*## @param (\S+) (?:\[[^\]]*\] )?(\S.*)$")
 
 
 def leaves(values: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -129,12 +130,45 @@ def test_inconsistent_values_fail_with_what_to_change(
         (["api.image.digest=latest"], "api.image.digest"),
         (["torchserve.config.extraProperties=enable_model_api=true"], "extraProperties"),
         (["auth.existingSecret=Not_A_Name"], "auth.existingSecret"),
+        # One case per kind of check the generated schema makes (values.yaml @schema lines).
+        (["config.deliveryLimit=0"], "config.deliveryLimit"),  # minimum
+        (["api.replicaCount=1.5"], "api.replicaCount"),  # integer, from the default's type
+        (["api.autoscaling.enabled=yes"], "api.autoscaling.enabled"),  # boolean
+        (["api.autoscaling.targetCPUUtilizationPercentage=101"], "targetCPUUtilization"),
+        (["worker.image.pullPolicy=Sometimes"], "worker.image.pullPolicy"),  # enum
+        (["torchserve.gpu.image.tags=x"], "torchserve.gpu.image"),  # nested closed object
+        (["api.startupProbe.initialDelaySeconds=0"], "api.startupProbe"),  # @schemaDef probe
+        (["torchserve.readinessProbe.exec=x"], "torchserve.readinessProbe"),  # probe keys
+        (["api.pdb.maxUnavailable=half"], "api.pdb.maxUnavailable"),  # int-or-percent
+        (["torchserve.gpu.shmSizeLimit=2 GB"], "torchserve.gpu.shmSizeLimit"),  # quantity
+        (["torchserve.cpu.voices={joe,joe}"], "torchserve.cpu.voices"),  # uniqueItems
+        (["torchserve.cpu.voices={-x}"], "torchserve.cpu.voices"),  # items pattern
+        (["commonLabels.team=1"], "commonLabels"),  # map of strings
+        (["rabbitmq.auth.password=p@ss"], "rabbitmq.auth.password"),
+        (["torchserve.modelStore.path=relative"], "torchserve.modelStore.path"),
+        (["api.ingress.path=api"], "api.ingress.path"),
     ],
 )
 def test_schema_refuses_bad_values(template: Template, sets: list[str], field: str) -> None:
     result = template(*sets)
     assert result.returncode != 0, f"{sets} rendered"
     assert field in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["api.pdb.maxUnavailable=1"],  # integer or percentage
+        ["api.pdb.minAvailable=50%"],
+        ["api.startupProbe.initialDelaySeconds=5", "api.startupProbe.successThreshold=1"],
+        ["api.resources.limits.ephemeral-storage=1Gi"],  # documented as a whole: free-form
+        ["podSecurityContext.supplementalGroups={10002}"],
+        ["torchserve.gpu.enabled=true", "torchserve.gpu.voices={joe}"],
+    ],
+)
+def test_schema_accepts_good_values(template: Template, sets: list[str]) -> None:
+    result = template(*sets)
+    assert result.returncode == 0, result.stderr
 
 
 def test_generated_credentials_are_random_and_long(template: Template) -> None:

@@ -316,8 +316,9 @@ def start_worker(tmp_path: Any) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 class StubTorchServe:
-    """A stand-in voice server: ``POST /predictions/<voice>`` answers a WAV tone of 80 samples
-    per character after ``delay_s``; text containing ``reject`` gets TorchServe's 400."""
+    """A stand-in voice server: ``POST /predictions/<voice>`` answers a tone of 80 samples per
+    character after ``delay_s``, in the format asked for and described by the handler's headers;
+    text containing ``reject`` gets TorchServe's 400."""
 
     RATE = 22050
 
@@ -334,20 +335,33 @@ class StubTorchServe:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                text = json.loads(self.rfile.read(length)).get("text", "")
+                body = json.loads(self.rfile.read(length))
+                text, fmt = body.get("text", ""), body.get("format", "wav")
                 with stub._lock:
                     stub.requests.append(text)
                 time.sleep(stub.delay_s)
                 if stub.reject and stub.reject in text:
                     self._send(400, b'{"error": "the text has nothing to speak", "code": 400}')
                     return
-                self._send(200, stub.wav(text), "audio/wav")
+                described = {
+                    "X-Sample-Rate": str(stub.RATE),
+                    "X-Audio-Samples": str(stub.samples_for(text)),
+                }
+                self._send(200, stub.audio(text, fmt), f"audio/{fmt}", described)
 
-            def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                kind: str = "application/json",
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(body)))
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -366,17 +380,14 @@ class StubTorchServe:
     def samples_for(cls, text: str) -> int:
         return 80 * len(text)
 
-    def wav(self, text: str) -> bytes:
-        import io
-
+    def audio(self, text: str, fmt: str = "wav") -> bytes:
         import numpy as np
-        import soundfile as sf
+
+        from audio.codecs import encode
 
         n = self.samples_for(text)
         tone = (6000 * np.sin(np.arange(n) * 2 * np.pi * 220 / self.RATE)).astype(np.int16)
-        buffer = io.BytesIO()
-        sf.write(buffer, tone, self.RATE, format="WAV", subtype="PCM_16")
-        return buffer.getvalue()
+        return encode(tone, self.RATE, fmt)
 
     def count(self) -> int:
         with self._lock:

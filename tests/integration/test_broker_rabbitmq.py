@@ -104,7 +104,7 @@ def test_publish_is_confirmed_persistent_and_routed(publisher: Publisher, amqp_c
 
     method, properties, body = amqp_channel.basic_get(publisher.topology.tasks, auto_ack=True)
     assert method is not None
-    assert TaskMessage.from_bytes(body) == make_task(1)
+    assert TaskMessage.from_wire(body) == make_task(1)
     assert properties.delivery_mode == 2
     assert properties.message_id == "t-1"
     assert properties.content_type == "application/json"
@@ -173,7 +173,7 @@ def test_requeued_message_ends_in_the_dead_letter_queue_after_the_limit(
     _, properties, body = wait_for(
         lambda: _get(amqp_channel, publisher.topology.tasks_dead), what="the dead letter"
     )
-    assert TaskMessage.from_bytes(body) == make_task()
+    assert TaskMessage.from_wire(body) == make_task()
     assert properties.headers["x-first-death-reason"] == "delivery_limit"
     # delivery_limit=3: delivered with x-delivery-count 0..3, then dead-lettered.
     assert counts == [0, 1, 2, 3]
@@ -293,7 +293,7 @@ def test_events_fan_out_to_every_bound_queue(
     publisher.publish_event(event)
     for channel, queue in queues:
         _, _, body = wait_for(lambda c=channel, q=queue: _get(c, q), what="the event")
-        assert EventMessage.from_bytes(body) == event
+        assert EventMessage.from_wire(body) == event
 
 
 def test_event_consumers_each_get_every_event(
@@ -304,7 +304,7 @@ def test_event_consumers_each_get_every_event(
     for replica in received:
 
         def handler(delivery: Delivery, got: list[EventMessage] = received[replica]) -> Outcome:
-            event = EventMessage.from_bytes(delivery.body)
+            event = EventMessage.from_wire(delivery.body)
             assert isinstance(event, EventMessage)
             got.append(event)
             return Outcome.ACK

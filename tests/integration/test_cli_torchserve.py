@@ -66,7 +66,15 @@ def test_both_modes_give_identical_audio_without_noise(torchserve: object, tmp_p
     )
     params = SynthesisParams(noise_scale=0.0, noise_w=0.0)
     text = "Embedded and distributed modes must sound the same."
-    remote = TorchServeSynthesizer(settings).synthesize("joe", text, params)
-    local = InProcessSynthesizer(Path("model-store"), tmp_path).synthesize("joe", text, params)
+    remote_synth = TorchServeSynthesizer(settings)
+    local_synth = InProcessSynthesizer(Path("model-store"), tmp_path)
+    remote = remote_synth.synthesize("joe", text, params)
+    local = local_synth.synthesize("joe", text, params)
     assert remote.sample_rate == local.sample_rate
     assert np.array_equal(remote.samples, local.samples)
+    # What a conversion stores: the handler's FLAC, byte for byte the same in both modes.
+    stored_remote = remote_synth.synthesize_encoded("joe", text, params)
+    stored_local = local_synth.synthesize_encoded("joe", text, params)
+    assert stored_remote.data[:4] == b"fLaC"
+    assert stored_remote == stored_local
+    assert stored_remote.num_samples == len(remote.samples)

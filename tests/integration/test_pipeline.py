@@ -4,7 +4,6 @@ must not lose a segment, store it twice or count it twice."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -123,9 +122,9 @@ def test_the_same_task_and_the_same_result_twice_count_once(
                 segment_id=second.id,
                 project_id=second.project_id,
                 status="done",
-                audio=base64.b64encode(stub_flac(stored.audio)).decode(),
+                audio=stub_flac(stored.audio),
                 sample_rate=22050,
-                duration_ms=1,
+                num_samples=1,
                 worker="impostor",
             )
             publisher.publish_result(again)

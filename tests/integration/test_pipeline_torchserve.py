@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from api.models import Segment, SegmentStatus
 from audio import codecs as audio
+from contract import limits
 from contract.messages import TaskMessage
 from contract.settings import Settings
 from messaging.topology import topology_for
@@ -133,7 +134,12 @@ def test_multi_chapter_markdown_converts_end_to_end(
             ]
             assert all(len(p) > 0.3 * 22050 for b in pieces for p in b)  # real speech
             samples, rate = audio.decode(http.get(f"/v1/chapters/{chapter['id']}/audio").content)
-            expected = audio.joined_length([[len(p) for p in b] for b in pieces], rate)
+            expected = audio.joined_length(
+                [[len(p) for p in b] for b in pieces],
+                rate,
+                sentence_pause_ms=limits.SENTENCE_PAUSE_MS,
+                paragraph_pause_ms=limits.PARAGRAPH_PAUSE_MS,
+            )
             assert len(samples) == expected  # its segments plus 250/700 ms pauses
             assert np.array_equal(samples[: len(pieces[0][0])], pieces[0][0])
             chapter_lengths.append(len(samples))
@@ -192,6 +198,6 @@ def test_text_the_voice_refuses_fails_alone(
             what="the refused task in the dead-letter queue",
         )
         _, _, body = channel.basic_get(dead_queue, auto_ack=True)
-        assert TaskMessage.from_bytes(body).segment_id == segments[1].id
+        assert TaskMessage.from_wire(body).segment_id == segments[1].id
     finally:
         connection.close()

@@ -12,6 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
+from audio import codecs as audio
+
 pytestmark = pytest.mark.integration
 
 CONFIG = Path("model-store/config.properties")
@@ -33,6 +35,16 @@ def test_with_the_token_returns_a_wav(torchserve: object) -> None:
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     assert 0.8 < len(samples) / 22050 < 4.0
     assert np.abs(samples).max() > 10000
+
+
+def test_flac_arrives_with_its_length_in_headers_through_torchserve(torchserve: object) -> None:
+    text = {"text": "Stored as it was encoded.", "format": "flac"}
+    answer = predict(torchserve, text, torchserve.key())  # type: ignore[attr-defined]
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "audio/flac"
+    samples, rate = audio.decode(answer.content)
+    assert rate == int(answer.headers["x-sample-rate"]) == 22050
+    assert int(answer.headers["x-audio-samples"]) == len(samples)
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -21,10 +20,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio.codecs import encode, media_type
 from contract.messages import ResultMessage, SynthesisParams, TaskMessage
 from contract.settings import Settings
 from messaging.publisher import Publisher
-from synthesis.base import Audio, PermanentSynthesisError, TransientSynthesisError
+from synthesis.base import (
+    Audio,
+    EncodedAudio,
+    PermanentSynthesisError,
+    TransientSynthesisError,
+)
 from worker.main import run_worker
 
 pytestmark = pytest.mark.integration
@@ -45,10 +50,9 @@ def collect_results(channel, queue: str, wait_for, count: int) -> dict[int, Resu
     results: dict[int, ResultMessage] = {}
 
     def more() -> bool:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
         if method is not None:
-            result = ResultMessage.from_bytes(body)
-            assert isinstance(result, ResultMessage)
+            result = ResultMessage.from_wire(body, properties.headers)
             results[result.segment_id] = result
         return len(results) >= count
 
@@ -69,6 +73,13 @@ class StubSynth:
         if text.startswith("bad"):
             raise PermanentSynthesisError("TorchServe refused the text (HTTP 400): empty")
         return Audio(samples=np.full(len(text) * 100, 500, dtype=np.int16), sample_rate=RATE)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        audio = self.synthesize(voice, text, params)
+        data = encode(audio.samples, audio.sample_rate, fmt)
+        return EncodedAudio(data, fmt, audio.sample_rate, len(audio.samples))
 
     def voices(self) -> list[str]:
         return ["joe"]
@@ -118,12 +129,12 @@ def test_worker_turns_tasks_into_results_and_failures_stay_per_segment(
     for i in (1, 3, 5):
         audio = results[i]
         assert audio.audio is not None
-        samples, rate = sf.read(io.BytesIO(base64.b64decode(audio.audio)))
+        samples, rate = sf.read(io.BytesIO(audio.audio))
         assert rate == RATE == audio.sample_rate
         assert len(samples) == len(texts[i]) * 100
         assert audio.duration_ms == round(1000 * len(texts[i]) * 100 / RATE)
     assert b"\xffnot a task" in dead
-    failed = [TaskMessage.from_bytes(b).segment_id for b in dead if b != b"\xffnot a task"]
+    failed = [TaskMessage.from_wire(b).segment_id for b in dead if b != b"\xffnot a task"]
     assert sorted(failed) == [2, 4]
     assert ready(amqp_channel, f"{rabbit_settings.queue_prefix}.tasks") == 0
 
@@ -134,7 +145,8 @@ def _get(channel, queue: str):
 
 
 class FakeTorchServe:
-    """Answers POST /predictions/<voice> like TorchServe with a WAV, checking the bearer token.
+    """Answers POST /predictions/<voice> like TorchServe with the Voxmill handler: audio in the
+    asked format described by X-Sample-Rate / X-Audio-Samples, checking the bearer token.
     A text starting with 'slow' is held until :attr:`release` is set."""
 
     token = "inference-key-123"
@@ -154,15 +166,19 @@ class FakeTorchServe:
                 if str(body["text"]).startswith("slow"):
                     fake.slow_started.set()
                     fake.release.wait(TIMEOUT)
-                buffer = io.BytesIO()
                 samples = np.full(len(str(body["text"])) * 100, 700, dtype=np.int16)
-                sf.write(buffer, samples, RATE, format="WAV", subtype="PCM_16")
-                self._send(200, buffer.getvalue(), "audio/wav")
+                fmt = str(body["format"])
+                described = {"X-Sample-Rate": str(RATE), "X-Audio-Samples": str(len(samples))}
+                self._send(200, encode(samples, RATE, fmt), media_type(fmt, RATE), described)
 
-            def _send(self, status: int, data: bytes, kind: str) -> None:
+            def _send(
+                self, status: int, data: bytes, kind: str, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -241,8 +257,10 @@ def test_worker_process_finishes_in_flight_task_on_sigterm(
             assert fake_torchserve.requests[0] == {
                 "text": "Quick one.",
                 "speed": 1.0,
-                "format": "wav",
+                "format": "flac",
             }
+            # The worker forwards the voice server's FLAC as the message body, untouched.
+            assert first[1].audio == encode(np.full(100 * 10, 700, dtype=np.int16), RATE, "flac")
 
             publisher.publish_task(task(2, "slow and long sentence."))
             assert fake_torchserve.slow_started.wait(TIMEOUT)

@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 import uvicorn
 
+from api.event_payloads import SegmentEvent
 from api.events import RESYNC, EventHub
 from api.main import create_app
+from audio.codecs import encode
 from contract.messages import EventMessage, SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio
+from synthesis.base import Audio, EncodedAudio
 
 
 def event(project_id: int, n: int = 0) -> EventMessage:
@@ -71,6 +73,13 @@ class Voice:
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
         self.gate.wait(10)  # hold synthesis until the test is listening
         return Audio(np.zeros(2205, dtype=np.int16) + 100, 22050)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        audio = self.synthesize(voice, text, params)
+        data = encode(audio.samples, audio.sample_rate, fmt)
+        return EncodedAudio(data, fmt, audio.sample_rate, len(audio.samples))
 
     def voices(self) -> list[str]:
         return ["joe"]
@@ -150,4 +159,24 @@ def test_event_stream_sends_a_snapshot_then_live_progress(server: tuple[str, Voi
     segment_events = [d for n, d in seen if n == "segment"]
     assert [d["status"] for d in segment_events] == ["done", "done"]
     final = max(segment_events, key=lambda d: d["conversion"]["done"])["conversion"]
-    assert (final["done"], final["percent"], final["finished"]) == (2, 100.0, True)
+    assert (final["done"], final["percent"], final["state"]) == (2, 100.0, "finished")
+    # One progress schema: the events carry what GET /v1/conversions/{id} answers.
+    for data in segment_events:
+        SegmentEvent.model_validate(data)
+    with httpx.Client(base_url=base, timeout=10) as http:
+        rest = http.get(f"/v1/conversions/{final['id']}").json()
+    assert rest == final
+    assert set(seen[0][1]) == set(rest)  # the `conversion` event is a ConversionOut too
+
+
+def test_event_payloads_are_documented_with_the_rest_progress_schema(
+    server: tuple[str, Voice],
+) -> None:
+    base, _ = server
+    schema = httpx.get(f"{base}/openapi.json").json()
+    stream = schema["paths"]["/v1/projects/{project_id}/events"]["get"]["responses"]["200"]
+    assert "text/event-stream" in stream["content"]
+    components = schema["components"]["schemas"]
+    conversion = components["SegmentEvent"]["properties"]["conversion"]
+    refs = [c.get("$ref") for c in conversion.get("anyOf", [conversion])]
+    assert "#/components/schemas/ConversionOut" in refs

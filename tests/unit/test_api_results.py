@@ -3,7 +3,6 @@ twice, and progress is counted once."""
 
 from __future__ import annotations
 
-import base64
 import io
 import threading
 from collections.abc import Iterator
@@ -17,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import crud
 from api.db import make_engine, make_session_factory, migrate
-from api.models import Conversion, OutboxMessage, Segment, SegmentStatus
+from api.event_payloads import SegmentEvent
+from api.models import Conversion, OutboxMessage, Segment, SegmentStatus, utcnow
 from api.results import AppliedResult, apply_result, make_result_handler
+from api.schemas import ConversionOut
 from contract.messages import ResultMessage, TaskMessage
 from messaging.types import Delivery, Outcome
 from text_processing.structure import split_document
@@ -26,11 +27,11 @@ from text_processing.structure import split_document
 RATE = 22050
 
 
-def flac_b64(samples: int = 2205) -> str:
+def flac(samples: int = 2205) -> bytes:
     buffer = io.BytesIO()
     tone = (8000 * np.sin(np.arange(samples) / 7)).astype(np.int16)
     sf.write(buffer, tone, RATE, format="FLAC", subtype="PCM_16")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def converting(factory: sessionmaker[Session], text: str) -> tuple[int, list[Tas
         )
         conversion = crud.start_conversion(session, project=project)
         tasks = [
-            TaskMessage.model_validate_json(row.body)
+            TaskMessage.from_wire(row.body.encode())
             for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
         ]
         return conversion.id, tasks
@@ -64,9 +65,9 @@ def done(task: TaskMessage, samples: int = 2205) -> ResultMessage:
         segment_id=task.segment_id,
         project_id=task.project_id,
         status="done",
-        audio=flac_b64(samples),
+        audio=flac(samples),
         sample_rate=RATE,
-        duration_ms=round(1000 * samples / RATE),
+        num_samples=samples,
         worker="w1",
     )
 
@@ -96,7 +97,8 @@ def test_a_result_is_stored_once_and_counted_once(factory: sessionmaker[Session]
         assert segment is not None
         assert segment.status is SegmentStatus.DONE
         assert segment.num_samples == 2205 and segment.sample_rate == RATE
-        assert segment.audio is not None and segment.audio.startswith(b"fLaC")
+        assert segment.duration_ms == 100
+        assert segment.audio == result.audio, "stored as the worker sent it"
         assert session.get(Segment, other.segment_id).status is SegmentStatus.QUEUED  # type: ignore[union-attr]
 
 
@@ -118,9 +120,17 @@ def test_last_result_finishes_the_conversion(factory: sessionmaker[Session]) -> 
     assert counters(factory, conversion_id) == (2, 1, 1, True)
     event = applied.event()
     assert event.type == "segment"
-    assert event.data["status"] == "failed"
-    assert event.data["error"] == "the voice server refused the text"
-    assert event.data["conversion"]["finished"] is True  # type: ignore[index]
+    payload = SegmentEvent.model_validate(event.data)
+    assert payload.status is SegmentStatus.FAILED
+    assert payload.error == "the voice server refused the text"
+    # The progress inside the event is the REST API's ConversionOut, field for field.
+    assert payload.conversion is not None
+    with factory() as session:
+        conversion = session.get(Conversion, conversion_id)
+        assert conversion is not None
+        rest = ConversionOut.of(conversion, utcnow()).model_dump(mode="json")
+    assert event.data["conversion"] == rest
+    assert payload.conversion.state == "finished" and payload.conversion.kind == "project"
 
 
 def test_result_of_an_older_attempt_is_ignored(factory: sessionmaker[Session]) -> None:
@@ -149,7 +159,7 @@ def test_result_of_an_older_attempt_is_ignored(factory: sessionmaker[Session]) -
 
 def test_unusable_audio_fails_the_segment_with_the_reason(factory: sessionmaker[Session]) -> None:
     _, (task,) = converting(factory, "Only one sentence.")
-    bogus = done(task).model_copy(update={"audio": base64.b64encode(b"RIFF....").decode()})
+    bogus = done(task).model_copy(update={"audio": b"RIFF...."})
 
     with factory.begin() as session:
         applied = apply_result(session, bogus)
@@ -162,11 +172,11 @@ def test_duplicates_racing_on_threads_apply_once(factory: sessionmaker[Session])
     conversion_id, (task,) = converting(factory, "Only one sentence.")
     applied: list[AppliedResult] = []
     handler = make_result_handler(factory, applied.append)
-    body = done(task).to_bytes()
+    wire = done(task).to_wire()
     outcomes: list[Outcome] = []
+    delivery = Delivery(body=wire.body, headers=wire.headers)
     threads = [
-        threading.Thread(target=lambda: outcomes.append(handler(Delivery(body=body))))
-        for _ in range(8)
+        threading.Thread(target=lambda: outcomes.append(handler(delivery))) for _ in range(8)
     ]
     for t in threads:
         t.start()
@@ -188,5 +198,9 @@ def test_handler_rejects_invalid_bodies_and_acks_unknown_segments(
     )
 
     assert handler(Delivery(body=b"{not json")) is Outcome.REJECT
-    assert handler(Delivery(body=unknown.to_bytes())) is Outcome.ACK
+    # A result of the old schema (base64 audio inside a JSON body, no metadata header).
+    old = b'{"schema": "voxmill.result/1", "task_id": "t", "status": "done", "audio": "ZkxhQw=="}'
+    assert handler(Delivery(body=old)) is Outcome.REJECT
+    wire = unknown.to_wire()
+    assert handler(Delivery(body=wire.body, headers=wire.headers)) is Outcome.ACK
     assert applied == []

@@ -21,9 +21,10 @@ from api.db import make_engine, make_session_factory, migrate
 from api.main import create_app
 from api.models import OutboxMessage
 from audio import codecs as audio
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio, PermanentSynthesisError
+from synthesis.base import Audio, EncodedAudio, PermanentSynthesisError
 from text_processing.structure import split_document
 
 RATE = 22050
@@ -51,6 +52,13 @@ class FakeVoice:
             raise PermanentSynthesisError("TorchServe refused the text (HTTP 400): bad input")
         n = 100 * len(text)
         return Audio((6000 * np.sin(np.arange(n) / 9)).astype(np.int16), RATE)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        sound = self.synthesize(voice, text, params)
+        data = audio.encode(sound.samples, sound.sample_rate, fmt)
+        return EncodedAudio(data, fmt, sound.sample_rate, len(sound.samples))
 
     def voices(self) -> list[str]:
         return ["joe"]
@@ -185,7 +193,12 @@ def test_conversion_runs_to_done_and_downloads_have_the_right_length(client: Tes
     assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
     samples, rate = audio.decode(wav.content)
     assert rate == RATE
-    assert len(samples) == audio.joined_length(lengths, RATE)  # 250 ms / 700 ms pauses
+    assert len(samples) == audio.joined_length(
+        lengths,
+        RATE,
+        sentence_pause_ms=limits.SENTENCE_PAUSE_MS,
+        paragraph_pause_ms=limits.PARAGRAPH_PAUSE_MS,
+    )
     first = client.get(f"/v1/segments/{chapter['blocks'][0]['segments'][0]['id']}/audio")
     one, _ = audio.decode(first.content)
     assert np.array_equal(samples[: len(one)], one)

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from contract.retry import Backoff, RetryPolicy
 from contract.settings import Settings
 from messaging.consumer import Consumer
 from messaging.publisher import Publisher
 from messaging.topology import connection_parameters, declare_topology, topology_for
-from messaging.types import RESULTS_DELIVERY_LIMIT, Outcome, PublishError, backoff_delay
+from messaging.types import Outcome, PublishError
 
 
 class RecordingChannel:
@@ -48,7 +49,7 @@ def test_declares_quorum_queues_with_limits_and_dead_letters() -> None:
         "x-dead-letter-exchange": "vx.dlx",
         "x-dead-letter-routing-key": "vx.tasks.dead",
     }
-    assert channel.queues["vx.results"]["x-delivery-limit"] == RESULTS_DELIVERY_LIMIT
+    assert channel.queues["vx.results"]["x-delivery-limit"] == RetryPolicy().result_delivery_limit
     assert channel.queues["vx.results"]["x-dead-letter-routing-key"] == "vx.results.dead"
     assert channel.queues["vx.tasks.dead"] == {"x-queue-type": "quorum"}
     assert ("vx.tasks.dead", "vx.dlx", "vx.tasks.dead") in channel.bindings
@@ -67,20 +68,13 @@ def test_connection_parameters_carry_heartbeat_timeout_and_name() -> None:
     assert params.client_properties["connection_name"].startswith("voxmill-worker ")
 
 
-@pytest.mark.parametrize("attempt", range(8))
-def test_backoff_is_exponential_with_jitter_and_capped(attempt: int) -> None:
-    full = min(10.0, 0.5 * 2**attempt)
-    assert backoff_delay(attempt, base=0.5, cap=10.0, rng=lambda: 0.0) == full / 2
-    assert backoff_delay(attempt, base=0.5, cap=10.0, rng=lambda: 1.0) == full
-
-
 def unreachable() -> Settings:
     # Port 1 on loopback refuses connections at once: RabbitMQ is "down".
     return Settings(broker_url="amqp://guest:guest@127.0.0.1:1/%2F", queue_prefix="down")
 
 
 def test_publisher_gives_up_with_a_clear_error_when_rabbitmq_is_down() -> None:
-    publisher = Publisher(unreachable(), retry_for_s=0.3)
+    publisher = Publisher(unreachable(), policy=RetryPolicy(publish_retry_for_s=0.3))
     started = time.monotonic()
     with pytest.raises(PublishError, match=r"127\.0\.0\.1:1 is unreachable.*VOXMILL_BROKER_URL"):
         publisher.publish("down.tasks", b"{}")
@@ -91,7 +85,12 @@ def test_publisher_gives_up_with_a_clear_error_when_rabbitmq_is_down() -> None:
 
 
 def test_consumer_keeps_retrying_while_rabbitmq_is_down_and_stops_cleanly() -> None:
-    consumer = Consumer(unreachable(), "down.tasks", lambda d: Outcome.ACK, reconnect_base_s=0.05)
+    consumer = Consumer(
+        unreachable(),
+        "down.tasks",
+        lambda d: Outcome.ACK,
+        policy=RetryPolicy(reconnect_backoff=Backoff(0.05, 1.0)),
+    )
     consumer.start()
     assert not consumer.wait_connected(0.3)
     consumer.stop()

@@ -15,8 +15,10 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from cli import convert
-from cli.convert import ProgressLine, cli, serving
+from cli.convert import cli
 from cli.main import main as voxmill_main
+from cli.progress import ConversionProgress
+from cli.servers import serving
 
 AUDIO = b"RIFF fake audio bytes"
 
@@ -316,27 +318,28 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_line_on_a_terminal() -> None:
+def test_progress_bar_on_a_terminal() -> None:
     stream = Terminal()
-    line = ProgressLine(stream, "book.md")
+    bar = ConversionProgress(stream, "book.md")
 
-    line.update({"total": 200, "done": 48, "failed": 2, "percent": 25.0, "eta_s": 95})
-    line.update({"total": 200, "done": 198, "failed": 2, "percent": 100.0, "eta_s": 0})
-    line.close()
+    bar.update({"total": 200, "done": 48, "failed": 2, "percent": 25.0, "eta_s": 95})
+    bar.update({"total": 200, "done": 198, "failed": 2, "percent": 100.0, "eta_s": 0})
+    bar.close()
 
-    frames = stream.getvalue().split("\r")[1:]
+    frames = [f.rstrip() for f in stream.getvalue().split("\r")[1:]]
     assert frames[0] == (
-        "book.md [######------------------]  25.0% 50/200 sentences, 2 failed, 1:35 left\x1b[K"
+        "book.md [######                  ]  25.0% 50/200 sentences, 2 failed, 1:35 left"
     )
-    assert frames[1].startswith("book.md [########################] 100.0% 200/200 sentences")
+    assert frames[-1].startswith("book.md [########################] 100.0% 200/200 sentences")
+    assert "left" not in frames[-1]
     assert stream.getvalue().endswith("\n")
 
 
-def test_no_progress_line_off_a_terminal() -> None:
+def test_no_progress_bar_off_a_terminal() -> None:
     stream = io.StringIO()
-    line = ProgressLine(stream, "book.md")
-    line.update({"total": 2, "done": 1, "failed": 0, "percent": 50.0})
-    line.close()
+    bar = ConversionProgress(stream, "book.md")
+    bar.update({"total": 2, "done": 1, "failed": 0, "percent": 50.0})
+    bar.close()
 
     assert stream.getvalue() == ""
 

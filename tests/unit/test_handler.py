@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio import codecs as audio
 from handlers.local_context import LocalContext
 from handlers.voxmill_handler import VoxmillHandler
 from synthesis.inprocess import extract_mar
@@ -93,6 +94,21 @@ def test_pcm_format_returns_raw_samples(handler: VoxmillHandler) -> None:
     assert ctx.headers[1]["content-type"].startswith("audio/L16")
     wav_samples, _ = read_wav(wav_reply)
     assert np.array_equal(np.frombuffer(pcm_reply, dtype="<i2"), wav_samples)
+
+
+def test_flac_is_the_same_audio_encoded_once_with_its_length_in_a_header(
+    handler: VoxmillHandler,
+) -> None:
+    (wav_reply, flac_reply), ctx = call(
+        handler, [quiet({"text": "Same words."}), quiet({"text": "Same words.", "format": "flac"})]
+    )
+    assert ctx.headers[1]["content-type"] == "audio/flac"
+    assert flac_reply[:4] == b"fLaC"
+    wav_samples, _ = read_wav(wav_reply)
+    decoded, rate = audio.decode(flac_reply)
+    assert rate == RATE and int(ctx.headers[1]["X-Sample-Rate"]) == RATE
+    np.testing.assert_array_equal(decoded, wav_samples)  # lossless
+    assert int(ctx.headers[1]["X-Audio-Samples"]) == len(decoded)
 
 
 def test_batch_of_eight_matches_each_request_alone(

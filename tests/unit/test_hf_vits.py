@@ -12,7 +12,7 @@ import pytest
 
 from contract.messages import SynthesisParams
 from handlers.backends.base import VoiceParams
-from handlers.backends.hf_vits import HfVitsBackend
+from handlers.backends.hf_vits import HfVitsBackend, keep_durations_in_fp32
 from handlers.local_context import LocalContext
 from handlers.voices import load_backend
 from handlers.voxmill_handler import VoxmillHandler
@@ -113,13 +113,58 @@ def test_build_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
         stage_transformers("x", tmp_path, tmp_path / "out")
 
 
+def test_an_unknown_precision_is_refused(tiny_vits: Path) -> None:
+    with pytest.raises(ValueError, match="precision must be one of fp32, fp16, bf16"):
+        HfVitsBackend.load(tiny_vits, precision="fp8")
+
+
+def test_the_cpu_runs_full_precision_whatever_is_configured(tiny_vits: Path) -> None:
+    backend = HfVitsBackend.load(tiny_vits, precision="bf16")
+    assert next(backend.model.parameters()).dtype == torch.float32
+
+
+def test_half_precision_keeps_the_duration_predictor_in_fp32(tiny_vits: Path) -> None:
+    model = transformers.VitsModel.from_pretrained(str(tiny_vits), dtype=torch.bfloat16).eval()
+    keep_durations_in_fp32(model)
+    assert next(model.duration_predictor.parameters()).dtype == torch.float32
+    assert next(model.decoder.parameters()).dtype == torch.bfloat16
+    ids = torch.tensor([[3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]])
+    with torch.inference_mode():
+        out = model(input_ids=ids)
+    assert out.waveform.dtype == torch.bfloat16
+    assert torch.isfinite(out.waveform.float()).all() and (out.sequence_lengths > 0).all()
+
+
 @pytest.mark.gpu
-def test_runs_on_the_gpu_in_half_precision(tiny_vits: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_an_mms_size_voice_speaks_a_batch_in_half_precision(
+    tiny_vits: Path, tmp_path: Path, precision: str
+) -> None:
+    """Regression: fp16 failed with "Discriminant has negative values" on an H200."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
-    backend = HfVitsBackend.load(tiny_vits, gpu_id=0)
+    folder = tmp_path / "mms"
+    torch.manual_seed(1)
+    config = transformers.VitsConfig(vocab_size=35)  # the MMS-TTS architecture
+    transformers.VitsModel(config).save_pretrained(folder)
+    for name in ("vocab.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tiny_vits / name).exists():
+            (folder / name).write_bytes((tiny_vits / name).read_bytes())
+    backend = HfVitsBackend.load(folder, gpu_id=0, precision=precision)
+    texts = [f"sentence number {n}, spoken in a batch of sixty four." for n in range(64)]
+    waves = backend.infer([backend.prepare(t)[0] for t in texts], VoiceParams())
+    assert len(waves) == 64
+    assert all(len(w) > 0 and np.isfinite(w).all() for w in waves)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("precision", "dtype"), [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_runs_on_the_gpu_in_half_precision(tiny_vits: Path, precision: str, dtype: str) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    backend = HfVitsBackend.load(tiny_vits, gpu_id=0, precision=precision)
     assert backend.device.type == "cuda"
-    assert next(backend.model.parameters()).dtype == torch.float16
+    assert next(backend.model.parameters()).dtype == getattr(torch, dtype)
     (seq,) = backend.prepare("on the gpu")
     (audio,) = backend.infer([seq], VoiceParams())
     assert len(audio) > 0 and np.isfinite(audio).all()

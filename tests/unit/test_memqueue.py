@@ -124,7 +124,7 @@ def test_events_fan_out_to_every_listener(broker: MemoryBroker) -> None:
     for queue in (first, second):
         got = broker.get(queue, timeout=0)
         assert got is not None
-        assert EventMessage.from_bytes(got.body) == EventMessage(type="segment", project_id=1)
+        assert EventMessage.from_wire(got.body) == EventMessage(type="segment", project_id=1)
     broker.unbind_event_queue(first)
     publisher.publish_event(EventMessage(type="again", project_id=1))
     assert broker.depth(second) == 1

@@ -13,14 +13,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.routes import ops, speech
 from api.routes.ops import install_metrics
+from audio.codecs import encode
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio
+from synthesis.base import Audio, EncodedAudio
 
 
 class ToneSynth:
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
         return Audio(samples=np.full(8000, 1000, dtype=np.int16), sample_rate=16000)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        audio = self.synthesize(voice, text, params)
+        data = encode(audio.samples, audio.sample_rate, fmt)
+        return EncodedAudio(data, fmt, audio.sample_rate, len(audio.samples))
 
     def voices(self) -> list[str]:
         return ["joe"]

@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech
 from api.security import key_matches, require_api_key
+from audio.codecs import encode
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio
+from synthesis.base import Audio, EncodedAudio
 
 KEYS = ["first-key-0123456789", "second-key-9876543210"]
 
@@ -21,6 +22,13 @@ KEYS = ["first-key-0123456789", "second-key-9876543210"]
 class ToneSynth:
     def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
         return Audio(samples=np.full(160, 1000, dtype=np.int16), sample_rate=16000)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        audio = self.synthesize(voice, text, params)
+        data = encode(audio.samples, audio.sample_rate, fmt)
+        return EncodedAudio(data, fmt, audio.sample_rate, len(audio.samples))
 
     def voices(self) -> list[str]:
         return ["joe"]

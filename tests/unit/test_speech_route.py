@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -19,7 +20,6 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech
 from api.routes.ops import install_metrics
-from api.routes.speech import mp3_stream_part
 from audio.codecs import pause_samples
 from contract.messages import SynthesisParams
 from contract.settings import Settings
@@ -98,15 +98,9 @@ def streamed_length(texts: list[str]) -> int:
 
 
 def mp3_samples(data: bytes) -> int:
-    """Samples in a headerless MP3 stream, counted frame by frame as a streaming decoder does."""
-    offset = total = 0
-    while offset < len(data):
-        length = speech._mp3_frame_length(data[offset : offset + 4])
-        assert length, f"no MPEG frame at byte {offset} of {len(data)}"
-        mpeg1 = (data[offset + 1] >> 3) & 3 == 3
-        total += 1152 if mpeg1 else 576
-        offset += length
-    return total
+    """Samples in an MP3 stream, decoded frame by frame as a streaming player does (FFmpeg)."""
+    with av.open(io.BytesIO(data), "r") as container:
+        return sum(frame.samples for frame in container.decode(audio=0))
 
 
 # --- formats -------------------------------------------------------------------------------
@@ -183,8 +177,8 @@ def test_long_mp3_streams_frames_a_player_reads_to_the_end(client: TestClient) -
     # No Xing/Info frame: its frame count would make players stop after the first sentence.
     assert b"Xing" not in response.content and b"Info" not in response.content
     expected = streamed_length(THREE)
-    # Each part adds the encoder's delay and padding (at most a few frames).
-    assert expected <= mp3_samples(response.content) < expected + 3 * 4 * 576
+    # One encoder for the whole answer: its delay and padding (under 2 frames) are added once.
+    assert expected <= mp3_samples(response.content) < expected + 2 * 1152
 
 
 @pytest.mark.parametrize("fmt", ["flac", "ogg"])
@@ -199,18 +193,6 @@ def test_flac_and_ogg_are_encoded_once_for_the_whole_text(client: TestClient, fm
     samples, rate = sf.read(io.BytesIO(response.content), dtype="int16")
     assert rate == RATE
     assert len(samples) == streamed_length(THREE)
-
-
-def test_mp3_stream_part_drops_only_the_info_frame() -> None:
-    buffer = io.BytesIO()
-    sf.write(buffer, tone(RATE), RATE, format="MP3")
-    whole = buffer.getvalue()
-
-    part = mp3_stream_part(whole)
-
-    assert whole.endswith(part) and len(part) < len(whole)
-    assert b"Xing" not in part and b"Info" not in part
-    assert mp3_stream_part(part) == part
 
 
 # --- streaming -------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,26 +9,29 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 
+from audio.codecs import encode, media_type
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import PermanentSynthesisError, TransientSynthesisError, UnknownVoiceError
-from synthesis.torchserve import TorchServeSynthesizer, decode_wav
+from synthesis.torchserve import TorchServeSynthesizer
 
 RATE = 22050
 SAMPLES = (np.arange(2205) % 200 - 100).astype(np.int16) * 50
 
 
-def wav_bytes(samples: np.ndarray = SAMPLES, rate: int = RATE, channels: int = 1) -> bytes:
-    buffer = io.BytesIO()
-    data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
-    sf.write(buffer, data, rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+def voice_response(request: httpx.Request) -> httpx.Response:
+    """What the Voxmill handler answers: the asked format, described by two headers."""
+    fmt = json.loads(request.content)["format"]
+    headers = {
+        "content-type": media_type(fmt, RATE),
+        "X-Sample-Rate": str(RATE),
+        "X-Audio-Samples": str(len(SAMPLES)),
+    }
+    return httpx.Response(200, content=encode(SAMPLES, RATE, fmt), headers=headers)
 
 
-def wav_response(_request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=wav_bytes(), headers={"content-type": "audio/wav"})
+wav_response = voice_response
 
 
 def make(
@@ -60,7 +62,7 @@ def test_posts_text_and_params_with_the_token() -> None:
         "text": "Hello.",
         "speed": 1.5,
         "noise_scale": 0.0,
-        "format": "wav",
+        "format": "pcm",
     }
     assert audio.sample_rate == RATE
     assert audio.samples.dtype == np.int16
@@ -72,7 +74,18 @@ def test_default_params_and_no_token() -> None:
     synth, requests = make(wav_response, torchserve_token="")
     synth.synthesize("joe", "Hi.")
     assert "Authorization" not in requests[0].headers
-    assert json.loads(requests[0].content) == {"text": "Hi.", "speed": 1.0, "format": "wav"}
+    assert json.loads(requests[0].content) == {"text": "Hi.", "speed": 1.0, "format": "pcm"}
+
+
+def test_encoded_audio_is_handed_on_untouched_with_its_length_from_the_headers() -> None:
+    synth, requests = make(voice_response)
+
+    encoded = synth.synthesize_encoded("joe", "Hello.")
+
+    assert json.loads(requests[0].content)["format"] == "flac"
+    assert encoded.data == encode(SAMPLES, RATE, "flac")
+    assert (encoded.format, encoded.sample_rate, encoded.num_samples) == ("flac", RATE, 2205)
+    assert encoded.duration_ms == 100
 
 
 def test_voice_routes_pick_the_server() -> None:
@@ -140,15 +153,21 @@ def test_json_error_with_status_200_is_permanent() -> None:
         synth.synthesize("joe", "...")
 
 
-def test_not_a_wav_is_permanent() -> None:
-    synth, _ = make(lambda r: httpx.Response(200, content=b"garbage"))
-    with pytest.raises(PermanentSynthesisError, match="not a WAV"):
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Sample-Rate": "22050"}, {"X-Sample-Rate": "fast", "X-Audio-Samples": "3"}],
+)
+def test_audio_without_its_description_is_permanent(headers: dict[str, str]) -> None:
+    synth, _ = make(lambda r: httpx.Response(200, content=b"fLaC...", headers=headers))
+    with pytest.raises(PermanentSynthesisError, match="rebuild the voice archive"):
+        synth.synthesize_encoded("joe", "Hi.")
+
+
+def test_odd_pcm_is_permanent() -> None:
+    headers = {"X-Sample-Rate": "22050", "X-Audio-Samples": "1"}
+    synth, _ = make(lambda r: httpx.Response(200, content=b"\x00\x01\x02", headers=headers))
+    with pytest.raises(PermanentSynthesisError, match="odd"):
         synth.synthesize("joe", "Hi.")
-
-
-def test_stereo_is_refused() -> None:
-    with pytest.raises(PermanentSynthesisError, match="2-channel"):
-        decode_wav(wav_bytes(channels=2))
 
 
 def key_file(path: Path, key: str) -> Path:

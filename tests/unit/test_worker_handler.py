@@ -10,11 +10,17 @@ import urllib.request
 import numpy as np
 import pytest
 
+from audio.codecs import encode
 from contract.messages import ResultMessage, SynthesisParams, TaskMessage
 from contract.settings import Settings
 from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
 from messaging.types import Delivery, Outcome, PublishError
-from synthesis.base import Audio, PermanentSynthesisError, TransientSynthesisError
+from synthesis.base import (
+    Audio,
+    EncodedAudio,
+    PermanentSynthesisError,
+    TransientSynthesisError,
+)
 from worker.health import HealthServer
 from worker.main import make_task_handler
 
@@ -37,20 +43,19 @@ class StubSynth:
             raise PermanentSynthesisError("text is not speakable")
         return Audio(samples=np.full(len(text) * 100, 1000, dtype=np.int16), sample_rate=16000)
 
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        audio = self.synthesize(voice, text, params)
+        data = encode(audio.samples, audio.sample_rate, fmt)
+        return EncodedAudio(data, fmt, audio.sample_rate, len(audio.samples))
+
     def voices(self) -> list[str]:
         return ["joe"]
 
 
 class UnreachablePublisher(MemoryPublisher):
-    def publish(
-        self,
-        routing_key: str,
-        body: bytes,
-        *,
-        exchange: str = "",
-        mandatory: bool = True,
-        message_id: str | None = None,
-    ) -> None:
+    def publish(self, routing_key: str, body: bytes, **_options: object) -> None:
         raise PublishError("RabbitMQ unreachable")
 
 
@@ -59,16 +64,19 @@ def settings() -> Settings:
 
 
 def task_body(text: str, segment_id: int = 1) -> bytes:
-    return TaskMessage(
-        task_id=f"t-{segment_id}", project_id=1, segment_id=segment_id, voice="joe", text=text
-    ).to_bytes()
+    return (
+        TaskMessage(
+            task_id=f"t-{segment_id}", project_id=1, segment_id=segment_id, voice="joe", text=text
+        )
+        .to_wire()
+        .body
+    )
 
 
 def results(broker: MemoryBroker) -> list[ResultMessage]:
     out = []
     while (d := broker.get(broker.topology.results, timeout=0)) is not None:
-        result = ResultMessage.from_bytes(d.body)
-        assert isinstance(result, ResultMessage)
+        result = ResultMessage.from_wire(d.body, d.headers)
         out.append(result)
     return out
 
@@ -168,7 +176,7 @@ def test_conversion_completes_with_one_failing_segment(broker: MemoryBroker) -> 
     while (message := broker.get(broker.topology.tasks_dead, timeout=0)) is not None:
         dead.append(message.body)
     assert b"\x00poison" in dead
-    assert sorted(TaskMessage.from_bytes(b).segment_id for b in dead if b != b"\x00poison") == [
+    assert sorted(TaskMessage.from_wire(b).segment_id for b in dead if b != b"\x00poison") == [
         2,
         4,
     ]

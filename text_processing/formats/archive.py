@@ -10,9 +10,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+from contract.limits import MAX_COMPRESSION_RATIO
 from text_processing.formats.errors import UploadError, human_size
-
-MAX_RATIO = 200
 
 
 def open_zip(data: bytes, *, kind: str, max_unpacked: int, max_members: int) -> zipfile.ZipFile:
@@ -40,7 +39,7 @@ def open_zip(data: bytes, *, kind: str, max_unpacked: int, max_members: int) -> 
             f"{human_size(max_unpacked)} (a zip bomb, or a document far too large)",
             status=413,
         )
-    if total > 1024 * 1024 and total > MAX_RATIO * max(packed, 1):
+    if total > 1024 * 1024 and total > MAX_COMPRESSION_RATIO * max(packed, 1):
         raise UploadError(
             f"the {kind} file is compressed {total // max(packed, 1)}:1 "
             f"({human_size(packed)} → {human_size(total)}): that is a zip bomb, not a document",

@@ -1,6 +1,7 @@
 {{/*
 Fail early, with what to change, on values that would install a stack that cannot work.
-values.schema.json checks types and formats; this checks how values relate to each other.
+values.schema.json (generated from the @param/@schema comments in values.yaml) checks each value
+alone: types, words, ranges, formats, unknown keys. This checks how values relate to each other.
 */}}
 {{- define "voxmill.validateValues" -}}
 {{- $errors := list -}}

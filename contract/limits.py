@@ -1,0 +1,74 @@
+"""Every limit and default a user can meet, defined once.
+
+The settings (``contract/settings.py``), the voice handler, the API's request schemas, the CLI
+and the README's "Limits" table read these; ``tests/unit/test_limits.py`` checks that the table
+says what this module says. Values that an operator may change are only the defaults of a
+setting or of a handler option (named beside each).
+"""
+
+from __future__ import annotations
+
+# Speaking rate: 1.0 is the voice's own pace. Below 0.25 VITS stretches phonemes into noise.
+SPEED_MIN = 0.25
+SPEED_MAX = 4.0
+SPEED_DEFAULT = 1.0
+
+# Optional VITS sampling noise (``noise_scale``, ``noise_w``); ``None`` keeps the voice's own.
+NOISE_MIN = 0.0
+NOISE_MAX = 2.0
+
+# Text of one synthesis request to a voice (a segment, a corrected sentence, one TorchServe
+# request); the handler answers 413 above it. Handler option ``max_text_chars``.
+MAX_SEGMENT_CHARS = 2_000
+# Input of ``POST /v1/audio/speech``; it is split into chunks below MAX_SEGMENT_CHARS.
+# Setting ``VOXMILL_MAX_SPEECH_CHARS``.
+MAX_SPEECH_INPUT_CHARS = 4_096
+# One document upload. Setting ``VOXMILL_MAX_UPLOAD_BYTES``.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Segments (sentences) one document may split into. Setting ``VOXMILL_MAX_SEGMENTS``.
+MAX_SEGMENTS_PER_DOCUMENT = 20_000
+
+# Silences between pieces of speech, in milliseconds: between two sentences (in one request,
+# a streamed answer, or a downloaded chapter), after a clause that was cut at a comma, and between
+# two paragraphs of a download. Handler options ``sentence_pause_ms`` and ``clause_pause_ms``.
+SENTENCE_PAUSE_MS = 250
+CLAUSE_PAUSE_MS = 120
+PARAGRAPH_PAUSE_MS = 700
+
+# Documents: read and split in a pool of worker processes (text_processing.isolation), each
+# document under a deadline and each process under an address-space limit (killed and replaced
+# when it overruns). Every value is the default of a setting (``VOXMILL_<NAME>``, named beside it)
+# and of text_processing.limits.DocumentLimits; each is checked while reading, not after.
+# Setting ``VOXMILL_MAX_LINES``: lines of one document's text (checked first, in one pass).
+MAX_LINES = 200_000
+# Setting ``VOXMILL_MAX_BLOCK_CHARS``: one paragraph.
+MAX_BLOCK_CHARS = 500_000
+# Setting ``VOXMILL_MAX_NESTING_DEPTH``: nesting of lists, quotes or sections.
+MAX_NESTING_DEPTH = 16
+# Setting ``VOXMILL_MAX_UNPACKED_BYTES``: what an archive (EPUB, DOCX) may unpack to.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+# Setting ``VOXMILL_MAX_ARCHIVE_MEMBERS``: files one archive may hold.
+MAX_ARCHIVE_MEMBERS = 5_000
+# Fixed: how much an archive may expand (unpacked ÷ packed, once over 1 MiB unpacked); a zip
+# bomb stops here.
+MAX_COMPRESSION_RATIO = 200
+# Setting ``VOXMILL_MAX_PDF_PAGES``.
+MAX_PDF_PAGES = 2_000
+# Setting ``VOXMILL_PARSE_TIMEOUT_S``: wall-clock seconds to read and split one document.
+PARSE_TIMEOUT_S = 30.0
+# Setting ``VOXMILL_PARSE_MEMORY_BYTES``: address space of one document reader process.
+PARSE_MEMORY_BYTES = 1024 * 1024 * 1024
+# Setting ``VOXMILL_PARSE_WORKERS``: document reader processes.
+PARSE_WORKERS = 2
+
+# Longest sentence before it is cut at clauses, then at spaces: a document's segments, and each
+# sentence inside one synthesis request (handler option ``chunk_chars``).
+MAX_SENTENCE_CHARS = 400
+# Longest pause one SSML ``<break>`` or one ``break_ms`` piece may ask for.
+MAX_BREAK_MS = 10_000
+
+# Pronunciation lexicon of one project. Setting ``VOXMILL_MAX_LEXICON_ENTRIES``.
+MAX_LEXICON_ENTRIES = 5_000
+# One entry: the written word, and what it is read as (words, or IPA phonemes).
+MAX_LEXICON_GRAPHEME_CHARS = 100
+MAX_LEXICON_PRONUNCIATION_CHARS = 200

@@ -1,0 +1,234 @@
+"""The contract between the API and the worker: the wire format of every message (both
+transports use it), the retry policy every consumer reads, and the limits the README states."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from contract import limits
+from contract.messages import (
+    META_HEADER,
+    EventMessage,
+    MessageError,
+    ResultMessage,
+    SynthesisParams,
+    TaskMessage,
+)
+from contract.retry import Backoff, RetryPolicy
+from contract.settings import Settings
+from messaging.memory import MemoryBroker, MemoryPublisher
+
+FLAC = b"fLaC" + bytes(range(256)) * 4  # the consumer checks the magic, never decodes
+
+
+def done_result() -> ResultMessage:
+    return ResultMessage(
+        task_id="s1-a1",
+        segment_id=1,
+        project_id=2,
+        status="done",
+        audio=FLAC,
+        sample_rate=22050,
+        num_samples=11025,
+        worker="w",
+    )
+
+
+def test_a_result_travels_as_binary_audio_with_json_metadata_in_a_header() -> None:
+    result = done_result()
+
+    wire = result.to_wire()
+
+    assert wire.body == FLAC, "the audio is the body, not base64 inside JSON"
+    assert wire.content_type == "audio/flac"
+    assert set(wire.headers) == {META_HEADER}
+    assert '"schema":"voxmill.result/2"' in wire.headers[META_HEADER]
+    assert "audio" not in wire.headers[META_HEADER].replace("audio_format", "")
+    again = ResultMessage.from_wire(wire.body, wire.headers)
+    assert again == result
+    assert again.duration_ms == 500
+
+
+def test_a_failed_result_has_an_empty_body() -> None:
+    failed = ResultMessage(task_id="t", segment_id=1, project_id=2, status="failed", error="no")
+    wire = failed.to_wire()
+    assert wire.body == b""
+    assert ResultMessage.from_wire(wire.body, wire.headers) == failed
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "reason"),
+    [
+        (b'{"schema": "voxmill.result/1", "audio": "ZkxhQw=="}', {}, "no 'voxmill-meta' header"),
+        (FLAC, {META_HEADER: "{not json"}, "invalid ResultMessage"),
+        (b"", {META_HEADER: done_result().to_wire().headers[META_HEADER]}, "without audio"),
+    ],
+)
+def test_invalid_results_are_refused_with_the_reason(
+    body: bytes, headers: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(MessageError, match=reason):
+        ResultMessage.from_wire(body, headers)
+
+
+def test_tasks_and_events_are_json_bodies() -> None:
+    task = TaskMessage(task_id="t", project_id=1, segment_id=2, voice="joe", text="Hi.")
+    event = EventMessage(type="segment", project_id=1, data={"segment_id": 2})
+    for message in (task, event):
+        wire = message.to_wire()
+        assert wire.content_type == "application/json" and not wire.headers
+        assert type(message).from_wire(wire.body, wire.headers) == message
+
+
+def test_tasks_queued_by_the_previous_version_still_parse() -> None:
+    old = b'{"schema": "voxmill.task/1", "task_id": "t", "project_id": 1, "segment_id": 2,'
+    old += b' "voice": "joe", "text": "Hi.", "priority": 0}'
+    assert TaskMessage.from_wire(old).segment_id == 2
+
+
+def test_the_in_process_broker_carries_the_same_wire_format() -> None:
+    broker = MemoryBroker(Settings(queue_prefix="wire"))
+    MemoryPublisher(broker).publish_result(done_result())
+
+    delivery = broker.get(broker.topology.results, timeout=1)
+
+    assert delivery is not None
+    assert delivery.body == FLAC
+    assert ResultMessage.from_wire(delivery.body, delivery.headers) == done_result()
+
+
+def test_speed_bounds_are_the_limits_everywhere() -> None:
+    SynthesisParams(speed=limits.SPEED_MIN)
+    SynthesisParams(speed=limits.SPEED_MAX)
+    with pytest.raises(ValueError):
+        SynthesisParams(speed=0.2)  # the handler would refuse it: so does the message
+    with pytest.raises(ValueError):
+        SynthesisParams(speed=limits.SPEED_MAX + 0.01)
+
+
+# --- retry policy ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attempt", range(8))
+def test_backoff_is_exponential_with_jitter_and_capped(attempt: int) -> None:
+    full = min(10.0, 0.5 * 2**attempt)
+    backoff = Backoff(0.5, 10.0)
+    assert backoff.delay(attempt, rng=lambda: 0.0) == full / 2
+    assert backoff.delay(attempt, rng=lambda: 1.0) == full
+
+
+def test_policy_from_settings() -> None:
+    policy = Settings(delivery_limit=7, task_retries=2, task_backoff_s=0.5).retry_policy()
+
+    assert policy.task_delivery_limit == 7
+    assert policy.last_task_delivery == 6
+    assert policy.synthesis_attempts == 3
+    assert policy.synthesis_backoff == Backoff(0.5, 30.0)
+    assert policy == RetryPolicy.from_settings(
+        Settings(delivery_limit=7, task_retries=2, task_backoff_s=0.5)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [(500, True), (503, True), (408, True), (429, True), (400, False), (404, False), (413, False)],
+)
+def test_transient_statuses(status: int, transient: bool) -> None:
+    assert RetryPolicy().is_transient_status(status) is transient
+
+
+# --- limits ------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_limits() -> dict[str, str]:
+    """The README's "Limits" table: first column → second column."""
+    text = README.read_text()
+    section = text.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows[1:]]
+    return {row[0]: row[1] for row in cells}
+
+
+def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
+    table = readme_limits()
+
+    def number(value: float) -> str:
+        return f"{value:,}"
+
+    expected = {
+        "text per synthesis request": f"{number(limits.MAX_SEGMENT_CHARS)} characters (413 above)",
+        "`POST /v1/audio/speech` input": f"{number(limits.MAX_SPEECH_INPUT_CHARS)} characters",
+        "document upload": f"{limits.MAX_UPLOAD_BYTES // 2**20} MiB",
+        "segments per document": f"{number(limits.MAX_SEGMENTS_PER_DOCUMENT)} sentences",
+        "lines per document": number(limits.MAX_LINES),
+        "one paragraph": f"{number(limits.MAX_BLOCK_CHARS)} characters",
+        "nesting of lists and quotes": f"{limits.MAX_NESTING_DEPTH} levels",
+        "EPUB/DOCX unpacked": (
+            f"{limits.MAX_UNPACKED_BYTES // 2**20} MiB, "
+            f"{number(limits.MAX_ARCHIVE_MEMBERS)} files, "
+            f"{limits.MAX_COMPRESSION_RATIO}:1 compression"
+        ),
+        "PDF pages": number(limits.MAX_PDF_PAGES),
+        "time to read one document": f"{limits.PARSE_TIMEOUT_S:g} s",
+        "memory of a document reader": f"{limits.PARSE_MEMORY_BYTES // 2**30} GiB",
+        "document readers at once": f"{limits.PARSE_WORKERS} processes",
+        "longest sentence": f"{limits.MAX_SENTENCE_CHARS} characters",
+        "pause asked for in SSML or pieces": f"{number(limits.MAX_BREAK_MS)} ms",
+        "lexicon entries per project": number(limits.MAX_LEXICON_ENTRIES),
+        "lexicon entry": (
+            f"{limits.MAX_LEXICON_GRAPHEME_CHARS} characters written, "
+            f"{limits.MAX_LEXICON_PRONUNCIATION_CHARS} characters read as"
+        ),
+        "speed": f"{limits.SPEED_MIN} to {limits.SPEED_MAX}",
+        "pause between sentences": f"{limits.SENTENCE_PAUSE_MS} ms",
+        "pause after a clause cut at a comma": f"{limits.CLAUSE_PAUSE_MS} ms",
+        "pause between paragraphs": f"{limits.PARAGRAPH_PAUSE_MS} ms",
+    }
+    assert set(table) == set(expected)
+    for name, value in expected.items():
+        assert table[name].startswith(value), (name, table[name], value)
+    assert re.search(r"`contract/limits.py`", README.read_text())
+
+
+def test_settings_and_handler_defaults_come_from_the_limits() -> None:
+    from handlers.speech import ServiceOptions
+    from text_processing.limits import DocumentLimits
+
+    settings = Settings()
+    assert settings.max_speech_chars == limits.MAX_SPEECH_INPUT_CHARS
+    assert settings.max_upload_bytes == limits.MAX_UPLOAD_BYTES
+    assert settings.max_segments == limits.MAX_SEGMENTS_PER_DOCUMENT
+    assert (settings.max_lines, settings.max_block_chars, settings.max_nesting_depth) == (
+        limits.MAX_LINES,
+        limits.MAX_BLOCK_CHARS,
+        limits.MAX_NESTING_DEPTH,
+    )
+    assert (settings.max_unpacked_bytes, settings.max_archive_members, settings.max_pdf_pages) == (
+        limits.MAX_UNPACKED_BYTES,
+        limits.MAX_ARCHIVE_MEMBERS,
+        limits.MAX_PDF_PAGES,
+    )
+    assert (settings.parse_timeout_s, settings.parse_memory_bytes, settings.parse_workers) == (
+        limits.PARSE_TIMEOUT_S,
+        limits.PARSE_MEMORY_BYTES,
+        limits.PARSE_WORKERS,
+    )
+    assert settings.max_lexicon_entries == limits.MAX_LEXICON_ENTRIES
+    options = ServiceOptions()
+    assert options.max_text_chars == limits.MAX_SEGMENT_CHARS
+    assert options.chunk_chars == limits.MAX_SENTENCE_CHARS
+    documents = DocumentLimits()
+    assert (documents.max_segment_chars, documents.timeout_s, documents.max_depth) == (
+        limits.MAX_SENTENCE_CHARS,
+        limits.PARSE_TIMEOUT_S,
+        limits.MAX_NESTING_DEPTH,
+    )
+    assert (options.sentence_pause_ms, options.clause_pause_ms) == (
+        limits.SENTENCE_PAUSE_MS,
+        limits.CLAUSE_PAUSE_MS,
+    )
