@@ -11,8 +11,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lxml import etree
-
 from contract import limits
 from text_processing.ssml import Piece, SsmlError, parse_xml
 
@@ -111,6 +109,8 @@ def read_pls(data: bytes, *, max_entries: int) -> list[Entry]:
     except UnicodeDecodeError as e:
         raise LexiconError(f"the PLS file is not UTF-8 (byte offset {e.start})") from e
     text = re.sub(r"^\s*<\?xml[^>]{0,200}\?>", "", text)
+    from lxml import etree  # on first use: the voice handler imports this module, not PLS
+
     try:
         root = parse_xml(text)
     except SsmlError as e:
@@ -158,6 +158,8 @@ def read_pls(data: bytes, *, max_entries: int) -> list[Entry]:
 
 def write_pls(entries: Iterable[Entry], *, lang: str = "en-US") -> bytes:
     """A W3C PLS 1.0 document of ``entries``."""
+    from lxml import etree
+
     root = etree.Element(
         f"{{{PLS_NS}}}lexicon", nsmap={None: PLS_NS}, version="1.0", alphabet="ipa"
     )

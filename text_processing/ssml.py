@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-from lxml import etree
+from typing import TYPE_CHECKING, Literal
 
 from contract.limits import MAX_BREAK_MS, PARAGRAPH_PAUSE_MS
 from text_processing.spoken import numbers
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 SSML_ELEMENTS = ("speak", "p", "s", "break", "say-as", "sub", "phoneme", "prosody")
 SAY_AS = ("characters", "spell-out", "cardinal", "ordinal", "digits", "date", "time", "telephone")
@@ -70,6 +71,8 @@ def has_markup(text: str) -> bool:
 
 
 def _parser() -> etree.XMLParser:
+    from lxml import etree
+
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
     )
@@ -85,6 +88,10 @@ def parse_xml(text: str) -> etree._Element:
     if found:
         line = text.count("\n", 0, found.start()) + 1
         raise SsmlError(f"line {line}: DOCTYPE and ENTITY declarations are not accepted")
+    # lxml is imported on first use: plain text (every request without markup) never needs it,
+    # and the voice handler's import stays light.
+    from lxml import etree
+
     try:
         return etree.fromstring(text.encode("utf-8"), _parser())
     except etree.XMLSyntaxError as e:
@@ -94,6 +101,8 @@ def parse_xml(text: str) -> etree._Element:
 
 
 def _local(tag: object) -> str:
+    from lxml import etree
+
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
