@@ -42,7 +42,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-$(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py text_processing/*.py audio/*.py contract/*.py) model-store/joe/model-config.yaml
+$(MARS): $(STAMP) $(wildcard handlers/*.py handlers/backends/*.py text_processing/*.py text_processing/*/*.py audio/*.py contract/*.py) model-store/joe/model-config.yaml
 	$(BIN)/voxmill build-mar --piper-default joe --output-dir model-store
 
 mar: $(MARS)

@@ -25,8 +25,10 @@ from api.models import (
     SegmentStatus,
     utcnow,
 )
+from api.pronunciation import project_lexicon, task_text
 from contract.messages import SynthesisParams, TaskMessage
-from text_processing.splitter import ChapterSpec, DocFormat
+from text_processing.lexicon import Lexicon
+from text_processing.structure import ChapterSpec, DocFormat
 
 OUTBOX_TASK = "task"
 _CHUNK = 1000  # rows per bulk statement
@@ -145,6 +147,7 @@ def add_document(
     fmt: DocFormat,
     filename: str | None,
     chapters: list[ChapterSpec],
+    kind: str | None = None,
 ) -> tuple[Document, list[Chapter]]:
     """Store a document and its split tree after the project's existing chapters.
 
@@ -154,13 +157,20 @@ def add_document(
         text: The decoded source text (kept, so segment spans can be shown).
         fmt: ``markdown`` or ``text``.
         filename: The uploaded file's name, if any.
-        chapters: The output of :func:`text_processing.splitter.split_document` for ``text``.
+        chapters: The output of :func:`text_processing.structure.split_document` for ``text``
+            (with each segment's spoken form).
+        kind: What the file was uploaded as (``epub``, ``pdf``, ...).
 
     Returns:
         The document and its new chapters.
     """
     document = Document(
-        project_id=project.id, filename=filename, format=fmt, source_text=text, created_at=utcnow()
+        project_id=project.id,
+        filename=filename,
+        format=fmt,
+        kind=kind,
+        source_text=text,
+        created_at=utcnow(),
     )
     session.add(document)
     first = session.scalar(
@@ -194,6 +204,8 @@ def add_document(
                         "source_start": seg.start,
                         "source_end": seg.end,
                         "text": seg.text,
+                        "spoken_text": seg.spoken,
+                        "spoken_override": False,
                         "status": SegmentStatus.PENDING,
                         "attempts": 0,
                         "updated_at": now,
@@ -241,7 +253,7 @@ def _queue(
 ) -> int:
     """Mark segments queued for ``conversion`` and add one outbox task per segment.
 
-    ``segments`` are ``(id, text, attempts)``. Returns how many were queued.
+    ``segments`` are ``(id, text to speak, attempts)``. Returns how many were queued.
     """
     params = SynthesisParams(speed=project.speed)
     now = utcnow()
@@ -306,12 +318,19 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
     if running is not None:
         running.finished_at = utcnow()  # superseded: its remaining segments move to the new one
     rows = session.execute(
-        select(Segment.id, Segment.text, Segment.attempts)
+        select(
+            Segment.id,
+            Segment.text,
+            Segment.spoken_text,
+            Segment.spoken_override,
+            Segment.attempts,
+        )
         .join(Block, Segment.block_id == Block.id)
         .join(Chapter, Block.chapter_id == Chapter.id)
         .where(Segment.project_id == project.id, Segment.status.in_(wanted))
         .order_by(Chapter.position, Block.position, Segment.position)
     ).all()
+    lexicon = project_lexicon(session, project_id=project.id)
     conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
     session.add(conversion)
     session.flush()
@@ -319,26 +338,45 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         session,
         project=project,
         conversion=conversion,
-        segments=((r[0], r[1], r[2]) for r in rows),
+        segments=((r[0], task_text(r[1], r[2], r[3], lexicon), r[4]) for r in rows),
     )
     if conversion.total == 0:
         conversion.finished_at = conversion.started_at
     return conversion
 
 
-def resynthesize(session: Session, *, segment: Segment, text: str | None = None) -> Conversion:
-    """Queue one segment again, optionally with corrected text, through the outbox.
+def resynthesize(
+    session: Session,
+    *,
+    segment: Segment,
+    text: str | None = None,
+    spoken_text: str | None = None,
+) -> Conversion:
+    """Queue one segment again through the outbox, optionally with corrected text (its spoken
+    form is computed again) or a spoken form of the user's own (kept as an override until the
+    text is corrected).
 
     Raises:
         ConflictError: The segment is queued right now.
+        text_processing.ssml.SsmlError: ``text`` or ``spoken_text`` holds invalid SSML.
     """
     if segment.status == SegmentStatus.QUEUED:
         raise ConflictError(
             f"segment {segment.id} is being synthesized right now; wait until it is done or "
             "failed, then resynthesize it"
         )
+    from text_processing.frontend import spoken_form
+
+    lexicon = project_lexicon(session, project_id=segment.project_id)
+    if spoken_text is not None:
+        spoken_form(spoken_text, lexicon)  # refuse invalid SSML before anything changes
+        segment.spoken_text = spoken_text
+        segment.spoken_override = True
     if text is not None:
         segment.text = text
+        if spoken_text is None:
+            segment.spoken_text = spoken_form(text, lexicon)
+            segment.spoken_override = False
     project = session.get(Project, segment.project_id)
     assert project is not None  # a foreign key guarantees it
     conversion = Conversion(project_id=project.id, kind="segment", started_at=utcnow())
@@ -348,7 +386,13 @@ def resynthesize(session: Session, *, segment: Segment, text: str | None = None)
         session,
         project=project,
         conversion=conversion,
-        segments=[(segment.id, segment.text, segment.attempts)],
+        segments=[
+            (
+                segment.id,
+                task_text(segment.text, segment.spoken_text, segment.spoken_override, lexicon),
+                segment.attempts,
+            )
+        ],
     )
     session.refresh(segment)
     return conversion
@@ -367,6 +411,7 @@ def requeue_unpublished(session: Session) -> int:
         .join(Project, Segment.project_id == Project.id)
         .where(Segment.status == SegmentStatus.QUEUED, Segment.task_id.not_in(pending))
     ).all()
+    lexicons: dict[int, Lexicon] = {}
     now = utcnow()
     outbox = []
     for segment, project in rows:
@@ -377,7 +422,12 @@ def requeue_unpublished(session: Session) -> int:
             segment_id=segment.id,
             attempt=segment.attempts,
             voice=project.voice,
-            text=segment.text,
+            text=task_text(
+                segment.text,
+                segment.spoken_text,
+                segment.spoken_override,
+                lexicons.setdefault(project.id, project_lexicon(session, project_id=project.id)),
+            ),
             params=SynthesisParams(speed=project.speed),
         )
         outbox.append(_outbox_row(task, now))

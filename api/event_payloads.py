@@ -34,6 +34,10 @@ class SegmentEvent(BaseModel):
     duration_ms: int | None = Field(default=None, description="length of its audio, when done")
     error: str | None = Field(default=None, description="why it failed; null clears an old error")
     text: str | None = Field(default=None, description="the new text, after a correction")
+    spoken_text: str | None = Field(
+        default=None,
+        description="the new spoken form, after a correction (empty: nothing to say, a pause)",
+    )
     conversion: ConversionOut | None = Field(
         default=None, description="progress of the conversion the sentence belongs to"
     )

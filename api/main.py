@@ -22,7 +22,17 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api.routes import chapters, conversions, documents, events, ops, projects, segments, speech
+from api.routes import (
+    chapters,
+    conversions,
+    documents,
+    events,
+    lexicon,
+    ops,
+    projects,
+    segments,
+    speech,
+)
 from api.runtime import Runtime
 from api.security import require_api_key
 from api.ui import mount_ui
@@ -32,7 +42,7 @@ from synthesis.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
-API_ROUTERS = (projects, documents, conversions, segments, chapters, events)
+API_ROUTERS = (projects, documents, lexicon, conversions, segments, chapters, events)
 
 
 def _validation_message(errors: list[Any]) -> str:

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
@@ -115,6 +118,8 @@ class Document(Base):
     )
     filename: Mapped[str | None] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(20))
+    # What the file was uploaded as (epub, docx, pdf, html, ssml, markdown, text).
+    kind: Mapped[str | None] = mapped_column(String(20))
     source_text: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -181,6 +186,10 @@ class Segment(Base):
     source_start: Mapped[int] = mapped_column(Integer)
     source_end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    # The spoken form (the front end's output with the project's lexicon, or a user's own when
+    # ``spoken_override``); "" when nothing in the sentence can be spoken (it becomes a pause).
+    spoken_text: Mapped[str | None] = mapped_column(Text)
+    spoken_override: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[SegmentStatus] = mapped_column(
         SAEnum(
             SegmentStatus,
@@ -242,4 +251,22 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(20))
     message_id: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LexiconEntry(Base):
+    """One pronunciation of a project's lexicon: ``grapheme`` read as ``alias`` or ``phoneme``."""
+
+    __tablename__ = "lexicon_entries"
+    __table_args__ = (
+        UniqueConstraint("project_id", "grapheme", name="uq_lexicon_entries_project_grapheme"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    grapheme: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str | None] = mapped_column(String(200))
+    phoneme: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -23,6 +23,8 @@ from messaging.transport import MemoryTransport, RabbitTransport, Service, Trans
 from messaging.types import MessagePublisher
 from synthesis.base import Synthesizer
 from synthesis.factory import default_synthesizer
+from text_processing.isolation import DocumentPool
+from text_processing.limits import DocumentLimits
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class Runtime:
     results_consumer: Service | None = None
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
+    documents: DocumentPool | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -99,6 +102,8 @@ class Runtime:
             hub=EventHub(),
             synthesizer=synthesizer if synthesizer is not None else default_synthesizer(settings),
             owns_synthesizer=owns,
+            # Untrusted documents are read in these processes, never on the serving threads.
+            documents=DocumentPool(settings.parse_workers, settings.parse_memory_bytes),
         )
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -146,6 +151,8 @@ class Runtime:
         self.services = [listener, self.results_consumer]
         if settings.mode is Mode.EMBEDDED:
             self.services.append(self._embedded_workers())
+        if self.documents is not None:
+            self.documents.warm()
         self.sender.start()
         for service in self.services:
             service.start()
@@ -187,6 +194,8 @@ class Runtime:
             self.relay.join(STOP_TIMEOUT_S)
         if self.sender is not None:
             self.sender.stop()
+        if self.documents is not None:
+            self.documents.close()
         for publisher in self.publishers:
             publisher.close()
         if self.owns_synthesizer:
@@ -197,6 +206,22 @@ class Runtime:
         log.info("runtime stopped")
 
     # -- used by routes -----------------------------------------------------------------------
+
+    def document_limits(self) -> DocumentLimits:
+        """The limits one uploaded document is read under (from the settings)."""
+        s = self.settings
+        return DocumentLimits(
+            max_bytes=s.max_upload_bytes,
+            max_segments=s.max_segments,
+            max_depth=s.max_nesting_depth,
+            max_block_chars=s.max_block_chars,
+            max_lines=s.max_lines,
+            max_unpacked_bytes=s.max_unpacked_bytes,
+            max_archive_members=s.max_archive_members,
+            max_pdf_pages=s.max_pdf_pages,
+            timeout_s=s.parse_timeout_s,
+            memory_bytes=s.parse_memory_bytes,
+        )
 
     def committed(self, *events: EventMessage) -> None:
         """Call after committing outbox rows: wake the relay, announce ``events``."""

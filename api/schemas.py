@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.crud import StatusCounts
 from api.models import Conversion, SegmentStatus
@@ -94,6 +94,10 @@ class DocumentOut(BaseModel):
     project_id: int
     filename: str | None
     format: str
+    kind: str | None = Field(
+        default=None,
+        description="what the file was read as: text, markdown, ssml, html, epub, docx, pdf",
+    )
     created_at: datetime
     chapters: list[ChapterSummary]
     segments: int
@@ -105,7 +109,7 @@ class DocumentText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
-    format: Literal["markdown", "text"] = "text"
+    format: Literal["markdown", "text", "ssml", "html"] = "text"
     filename: str | None = Field(default=None, max_length=255)
 
 
@@ -210,7 +214,16 @@ class SegmentOut(BaseModel):
     chapter_id: int
     block_id: int
     position: int
-    text: str = Field(description="the text spoken")
+    text: str = Field(description="the sentence as written (markup removed)")
+    spoken_text: str = Field(
+        default="",
+        description=(
+            "what the voice is given: the front end's spoken form (numbers, dates, abbreviations "
+            "in words; the project's lexicon applied; SSML kept), or the user's own "
+            "(spoken_override); empty when nothing in the sentence can be spoken (a pause)"
+        ),
+    )
+    spoken_override: bool = Field(default=False, description="spoken_text was written by a user")
     source_start: int = Field(description="start offset in the document's source text")
     source_end: int = Field(description="end offset (exclusive) in the document's source text")
     status: SegmentStatus
@@ -218,6 +231,19 @@ class SegmentOut(BaseModel):
     last_error: str | None
     duration_ms: int | None
     sample_rate: int | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spoken_of_old_rows(cls, data: Any) -> Any:
+        # Segments stored before the spoken form existed show the front end's output.
+        if not isinstance(data, dict) and getattr(data, "spoken_text", "") is None:
+            from text_processing.frontend import spoken_form
+
+            values = {name: getattr(data, name, None) for name in cls.model_fields}
+            values["spoken_text"] = spoken_form(values["text"] or "")
+            values["spoken_override"] = False
+            return values
+        return data
 
 
 class BlockOut(BaseModel):
@@ -240,7 +266,7 @@ class ChapterDetail(BaseModel):
 
 
 class ResynthesizeRequest(BaseModel):
-    """Optionally corrected text for a segment."""
+    """Optionally corrected text, or an own spoken form, for a segment."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -248,8 +274,58 @@ class ResynthesizeRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=limits.MAX_SEGMENT_CHARS,
-        description="new text to speak; omit to synthesize the current text again",
+        description="corrected sentence (plain or SSML); its spoken form is computed again",
     )
+    spoken_text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_SEGMENT_CHARS,
+        description=(
+            "the spoken form to use instead of the front end's (plain words or SSML), kept until "
+            "the text is corrected; omit both fields to synthesize the segment again as it is"
+        ),
+    )
+
+
+class LexiconEntryIn(BaseModel):
+    """A pronunciation: ``grapheme`` is read as ``alias`` (words) or ``phoneme`` (IPA)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grapheme: str = Field(
+        min_length=1, max_length=limits.MAX_LEXICON_GRAPHEME_CHARS, examples=["Nguyen"]
+    )
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_LEXICON_PRONUNCIATION_CHARS,
+        examples=["win"],
+    )
+    phoneme: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_LEXICON_PRONUNCIATION_CHARS,
+        examples=["ŋwiən"],
+    )
+
+
+class LexiconEntryOut(BaseModel):
+    """A lexicon entry."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    grapheme: str
+    alias: str | None
+    phoneme: str | None
+    created_at: datetime
+
+
+class LexiconOut(BaseModel):
+    """A project's pronunciation lexicon."""
+
+    items: list[LexiconEntryOut]
+    total: int
 
 
 class ResynthesizeOut(BaseModel):

@@ -44,16 +44,36 @@ def cmd_synth(args: argparse.Namespace) -> int:
         params = SynthesisParams(speed=args.speed)
     except ValueError as e:
         raise CliError(f"--speed must be between {limits.SPEED_MIN} and {limits.SPEED_MAX}") from e
+    from text_processing.frontend import speech_input
+
+    # Markdown markup is removed and SSML kept as SSML: no tag is ever read out.
+    prepared = " ".join(speech_input(text))
+    if not prepared:
+        raise CliError("the text has nothing to speak (no letters or numbers)")
     synthesizer = default_synthesizer(settings)
     if synthesizer is None:
         raise CliError("no voice to use: set VOXMILL_TORCHSERVE_URL, or VOXMILL_MODE=embedded")
-    audio = synthesizer.synthesize(args.voice or settings.default_voice, text, params)
+    audio = synthesizer.synthesize(args.voice or settings.default_voice, prepared, params)
     data = encode(audio.samples, audio.sample_rate, fmt)
     Path(args.output).write_bytes(data)
     print(
         f"wrote {args.output}: {audio.duration_ms / 1000:.2f} s at {audio.sample_rate} Hz",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    """``voxmill normalize TEXT``: print the spoken form the voices are given."""
+    from text_processing.frontend import speech_input, spoken_form
+    from text_processing.lexicon import Lexicon, read_pls
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    lexicon = None
+    if args.lexicon:
+        lexicon = Lexicon(read_pls(Path(args.lexicon).read_bytes(), max_entries=100_000))
+    spoken = [spoken_form(sentence, lexicon) for sentence in speech_input(text)]
+    print(" ".join(s for s in spoken if s))
     return 0
 
 
@@ -128,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", choices=SYNTH_FORMATS, help="override suffix")
     synth.set_defaults(func=cmd_synth)
 
+    norm = sub.add_parser("normalize", help="print the spoken form of a text")
+    norm.add_argument("text", help="the text (plain, Markdown or SSML), or '-' to read stdin")
+    norm.add_argument("--lexicon", help="a pronunciation lexicon (W3C PLS file) to apply")
+    norm.set_defaults(func=cmd_normalize)
+
     mar = sub.add_parser("build-mar", help="package a voice as a TorchServe .mar")
     mar.add_argument("--name", help="the voice's name (its URL: /predictions/NAME)")
     mar.add_argument("--piper", help="a Piper voice .onnx (its .onnx.json beside it)")
@@ -149,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``voxmill`` console script."""
     from handlers.speech import RequestError
     from synthesis.base import SynthesisError
+    from text_processing.lexicon import LexiconError
+    from text_processing.ssml import SsmlError
     from voices.marbuild import BuildError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -163,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (CliError, BuildError, SynthesisError, RequestError, ValueError, OSError) as e:
         print(f"voxmill {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(e, CliError | RequestError) else EXIT_FAILED
+        usage = isinstance(e, CliError | RequestError | SsmlError | LexiconError)
+        return EXIT_USAGE if usage else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

@@ -69,22 +69,28 @@ def read_document(path: Path) -> bytes:
         ConvertError: The file is missing, unreadable, empty, binary, not UTF-8 or of a type the
             API does not take.
     """
-    from text_processing.formats import UploadError, decode_upload
+    from text_processing.formats import UploadError, read_upload
+    from text_processing.limits import DocumentLimits
+    from text_processing.structure import DocumentError
 
     if not path.exists():
         raise ConvertError(f"{path}: no such file")
     if path.is_dir():
-        raise ConvertError(f"{path} is a folder; give a .txt or .md file")
+        raise ConvertError(f"{path} is a folder; give a document file")
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ConvertError(f"{path}: cannot read it: {e.strerror or e}") from e
     try:
         # The size limit is the server's to enforce (its setting may differ from ours).
-        text, _fmt = decode_upload(
-            data, filename=path.name, content_type=None, max_bytes=max(len(data), 1)
+        decoded = read_upload(
+            data,
+            filename=path.name,
+            content_type=None,
+            limits=DocumentLimits(max_bytes=max(len(data), 1)),
         )
-    except UploadError as e:
+        text = decoded.text
+    except (UploadError, DocumentError) as e:
         raise ConvertError(f"{path}: {e}") from e
     if not text.strip():
         raise ConvertError(f"{path} holds only blank space: nothing to convert")

@@ -34,3 +34,41 @@ MAX_SEGMENTS_PER_DOCUMENT = 20_000
 SENTENCE_PAUSE_MS = 250
 CLAUSE_PAUSE_MS = 120
 PARAGRAPH_PAUSE_MS = 700
+
+# Documents: read and split in a pool of worker processes (text_processing.isolation), each
+# document under a deadline and each process under an address-space limit (killed and replaced
+# when it overruns). Every value is the default of a setting (``VOXMILL_<NAME>``, named beside it)
+# and of text_processing.limits.DocumentLimits; each is checked while reading, not after.
+# Setting ``VOXMILL_MAX_LINES``: lines of one document's text (checked first, in one pass).
+MAX_LINES = 200_000
+# Setting ``VOXMILL_MAX_BLOCK_CHARS``: one paragraph.
+MAX_BLOCK_CHARS = 500_000
+# Setting ``VOXMILL_MAX_NESTING_DEPTH``: nesting of lists, quotes or sections.
+MAX_NESTING_DEPTH = 16
+# Setting ``VOXMILL_MAX_UNPACKED_BYTES``: what an archive (EPUB, DOCX) may unpack to.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+# Setting ``VOXMILL_MAX_ARCHIVE_MEMBERS``: files one archive may hold.
+MAX_ARCHIVE_MEMBERS = 5_000
+# Fixed: how much an archive may expand (unpacked ÷ packed, once over 1 MiB unpacked); a zip
+# bomb stops here.
+MAX_COMPRESSION_RATIO = 200
+# Setting ``VOXMILL_MAX_PDF_PAGES``.
+MAX_PDF_PAGES = 2_000
+# Setting ``VOXMILL_PARSE_TIMEOUT_S``: wall-clock seconds to read and split one document.
+PARSE_TIMEOUT_S = 30.0
+# Setting ``VOXMILL_PARSE_MEMORY_BYTES``: address space of one document reader process.
+PARSE_MEMORY_BYTES = 1024 * 1024 * 1024
+# Setting ``VOXMILL_PARSE_WORKERS``: document reader processes.
+PARSE_WORKERS = 2
+
+# Longest sentence before it is cut at clauses, then at spaces: a document's segments, and each
+# sentence inside one synthesis request (handler option ``chunk_chars``).
+MAX_SENTENCE_CHARS = 400
+# Longest pause one SSML ``<break>`` or one ``break_ms`` piece may ask for.
+MAX_BREAK_MS = 10_000
+
+# Pronunciation lexicon of one project. Setting ``VOXMILL_MAX_LEXICON_ENTRIES``.
+MAX_LEXICON_ENTRIES = 5_000
+# One entry: the written word, and what it is read as (words, or IPA phonemes).
+MAX_LEXICON_GRAPHEME_CHARS = 100
+MAX_LEXICON_PRONUNCIATION_CHARS = 200

@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = limits.MAX_UPLOAD_BYTES
     max_segments: int = limits.MAX_SEGMENTS_PER_DOCUMENT
     max_speech_chars: int = limits.MAX_SPEECH_INPUT_CHARS
+    # Documents: parsed in a pool of worker processes, each document under a deadline and each
+    # process under an address-space limit (killed and replaced when it overruns).
+    max_nesting_depth: int = limits.MAX_NESTING_DEPTH
+    max_block_chars: int = limits.MAX_BLOCK_CHARS
+    max_lines: int = limits.MAX_LINES
+    max_unpacked_bytes: int = limits.MAX_UNPACKED_BYTES
+    max_archive_members: int = limits.MAX_ARCHIVE_MEMBERS
+    max_pdf_pages: int = limits.MAX_PDF_PAGES
+    parse_timeout_s: float = limits.PARSE_TIMEOUT_S
+    parse_memory_bytes: int = limits.PARSE_MEMORY_BYTES
+    parse_workers: int = limits.PARSE_WORKERS
+    max_lexicon_entries: int = limits.MAX_LEXICON_ENTRIES
 
     # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
     # a commit in this process wakes it at once.

@@ -1,16 +1,20 @@
 """Text-to-speech requests in, audio out: validation, the text front end, dynamic batching.
 
 Everything the TorchServe handler does lives here, importable and testable without TorchServe.
-A batch of requests becomes one list of sentences; sentences that share voice parameters run
-through the model together in padded calls (sorted by length to keep the padding small), and
-every waveform comes back trimmed to its own length before being stitched back per request.
+A request's text (plain, SSML, or a segment's spoken form) goes through the one front end,
+:func:`text_processing.frontend.pieces`: the same sentence splitter as documents, the same
+normalizer. A request may instead give the pieces directly (``"pieces"``: text, IPA phonemes,
+pauses, each with a rate). A batch of requests becomes one list of sentences; sentences that share
+voice parameters run through the model together in padded calls (sorted by length to keep the
+padding small), and every waveform comes back trimmed to its own length before being stitched
+back per request, with the pauses between sentences and those the request asked for.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,8 +22,10 @@ import numpy as np
 from contract import limits
 from handlers.backends.base import Backend, VoiceParams
 from handlers.batching import plan_calls
-from text_processing.chunking import split_for_synthesis
-from text_processing.normalize import normalize
+from text_processing.frontend import pieces as front_end
+from text_processing.spoken import normalize
+from text_processing.ssml import Piece, SsmlError
+from text_processing.structure.sentences import split_long
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +45,13 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class SynthesisRequest:
-    """One validated request to the voice handler (one TorchServe batch item)."""
+    """One validated request to the voice handler (one TorchServe batch item): its text (for
+    logs) and the pieces the front end made of it (sentences in spoken form, phonemes, pauses)."""
 
     text: str
     params: VoiceParams = field(default_factory=VoiceParams)
     format: str = "wav"
+    pieces: tuple[Piece, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class ServiceOptions:
     """Tuning that comes from the ``handler:`` section of ``model-config.yaml``."""
 
     max_text_chars: int = limits.MAX_SEGMENT_CHARS
-    chunk_chars: int = 400
+    chunk_chars: int = limits.MAX_SENTENCE_CHARS
     max_batch_items: int = 16
     # What one more padded model call costs, in padded input tokens (handlers/batching.py);
     # 0 fills every call up to max_batch_items.
@@ -98,14 +106,22 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
             body = {"text": decoded}
     if not isinstance(body, dict):
         raise RequestError('request body must be a JSON object like {"text": "Hello."}')
-    unknown = set(body) - {"text", "speed", "noise_scale", "noise_w", "format"}
+    unknown = set(body) - {"text", "pieces", "speed", "noise_scale", "noise_w", "format"}
     if unknown:
         raise RequestError(f"unknown field(s): {', '.join(sorted(unknown))}")
-    text = body.get("text")
-    if not isinstance(text, str):
-        raise RequestError("'text' is required and must be a string")
-    if not text.strip():
-        raise RequestError("'text' is empty: give the text to speak")
+    if "pieces" in body:
+        if "text" in body:
+            raise RequestError("give either 'text' or 'pieces', not both")
+        pieces = _parse_pieces(body["pieces"])
+        text = " ".join(p.text for p in pieces if p.kind != "break")
+    else:
+        given = body.get("text")
+        if not isinstance(given, str):
+            raise RequestError("'text' (or 'pieces') is required and must be a string")
+        text = given
+        if not text.strip():
+            raise RequestError("'text' is empty: give the text to speak")
+        pieces = []
     if len(text) > max_text_chars:
         raise RequestError(
             f"'text' is {len(text)} characters; the limit is {max_text_chars}. "
@@ -120,7 +136,50 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
         noise_scale=_number(body, "noise_scale", None, limits.NOISE_MIN, limits.NOISE_MAX),
         noise_w=_number(body, "noise_w", None, limits.NOISE_MIN, limits.NOISE_MAX),
     )
-    return SynthesisRequest(text=text, params=params, format=fmt)
+    try:
+        if not pieces:
+            pieces = front_end(text)
+        else:  # each text piece through the same front end: sentences, spoken form
+            pieces = [
+                replace(q, rate=q.rate * p.rate) if q.kind != "break" else q
+                for p in pieces
+                for q in (front_end(p.text) if p.kind == "text" else [p])
+            ]
+    except SsmlError as e:
+        raise RequestError(f"invalid SSML: {e}") from e
+    return SynthesisRequest(text=text, params=params, format=fmt, pieces=tuple(pieces))
+
+
+def _parse_pieces(raw: Any) -> list[Piece]:
+    """The ``pieces`` field: ``[{"text": "..."} | {"ipa": "..."} | {"break_ms": 500}, ...]``,
+    text and IPA pieces with an optional ``"rate"`` (a factor on the speed, 0.25 to 4)."""
+    if not isinstance(raw, list) or not raw:
+        raise RequestError("'pieces' must be a non-empty list")
+    out: list[Piece] = []
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict) or len(set(item) & {"text", "ipa", "break_ms"}) != 1:
+            raise RequestError(
+                f"pieces[{n}] must be an object with one of 'text', 'ipa' or 'break_ms'"
+            )
+        extra = set(item) - {"text", "ipa", "break_ms", "rate"}
+        if extra:
+            raise RequestError(f"pieces[{n}]: unknown field(s): {', '.join(sorted(extra))}")
+        rate = _number(item, "rate", 1.0, limits.SPEED_MIN, limits.SPEED_MAX)
+        if "break_ms" in item:
+            ms = item["break_ms"]
+            top = limits.MAX_BREAK_MS
+            if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= top:
+                raise RequestError(f"pieces[{n}].break_ms must be 0 to {top}")
+            out.append(Piece("break", ms=ms))
+            continue
+        key = "text" if "text" in item else "ipa"
+        value = item[key]
+        if not isinstance(value, str) or not value.strip():
+            raise RequestError(f"pieces[{n}].{key} must be a non-blank string")
+        out.append(
+            Piece("text", value, rate=rate) if key == "text" else Piece("ipa", ipa=value, rate=rate)
+        )
+    return out
 
 
 def _normalize_peak(audio: np.ndarray) -> np.ndarray:
@@ -133,9 +192,11 @@ def _normalize_peak(audio: np.ndarray) -> np.ndarray:
 @dataclass
 class _Item:
     request: int
-    ids: list[int]
+    ids: list[int] | None  # None: a pause, whose audio is already there
     pause_after_ms: int
+    rate: float = 1.0
     audio: np.ndarray | None = None
+    forced_pause: bool = False  # a pause the request asked for: kept even at the very end
 
 
 class SpeechService:
@@ -151,18 +212,42 @@ class SpeechService:
         return self.backend.sample_rate
 
     def _items(self, index: int, request: SynthesisRequest) -> list[_Item]:
+        """The request's model inputs: one item per sentence the front end made (cut at clauses
+        when longer than ``chunk_chars``), one per IPA piece, and pauses between them."""
         opts = self.options
         items: list[_Item] = []
-        chunks = split_for_synthesis(normalize(request.text), opts.chunk_chars)
-        for chunk in chunks:
-            sentences = self.backend.prepare(chunk)
-            ends_sentence = chunk.rstrip()[-1:] in {".", "!", "?"}
-            for n, ids in enumerate(sentences):
-                last = n == len(sentences) - 1
-                pause = (
-                    opts.sentence_pause_ms if (not last or ends_sentence) else opts.clause_pause_ms
+        for piece in request.pieces:
+            if piece.kind == "break":
+                if items:
+                    items[-1].pause_after_ms = piece.ms  # the asked-for pause replaces ours
+                    items[-1].forced_pause = True
+                elif piece.ms:
+                    silence = np.zeros(self.sample_rate * piece.ms // 1000, dtype=np.float32)
+                    items.append(_Item(index, None, 0, audio=silence))
+                continue
+            if piece.kind == "ipa":
+                prepare_ipa = getattr(self.backend, "prepare_ipa", None)
+                sequences = (
+                    [prepare_ipa(piece.ipa)]
+                    if prepare_ipa is not None
+                    else self.backend.prepare(normalize(piece.text))
                 )
-                items.append(_Item(index, ids, pause))
+                for ids in sequences:
+                    items.append(_Item(index, ids, opts.clause_pause_ms, piece.rate))
+                continue
+            sentence = piece.text
+            for a, b in split_long(sentence, 0, len(sentence), opts.chunk_chars):
+                chunk = sentence[a:b]
+                ends_sentence = chunk.rstrip()[-1:] in {".", "!", "?"} or b == len(sentence)
+                sequences = self.backend.prepare(chunk)
+                for n, ids in enumerate(sequences):
+                    last = n == len(sequences) - 1
+                    pause = (
+                        opts.sentence_pause_ms
+                        if (not last or ends_sentence)
+                        else opts.clause_pause_ms
+                    )
+                    items.append(_Item(index, ids, pause, piece.rate))
         return items
 
     def synthesize_each(self, requests: list[SynthesisRequest | RequestError]) -> list[Any]:
@@ -191,18 +276,24 @@ class SpeechService:
     def _run(self, items: list[_Item], params: list[VoiceParams]) -> None:
         groups: dict[VoiceParams, list[_Item]] = defaultdict(list)
         for item in items:
-            groups[params[item.request]].append(item)
+            if item.ids is None:
+                continue
+            base = params[item.request]
+            if item.rate != 1.0:
+                speed = min(limits.SPEED_MAX, max(limits.SPEED_MIN, base.speed * item.rate))
+                base = VoiceParams(speed=speed, noise_scale=base.noise_scale, noise_w=base.noise_w)
+            groups[base].append(item)
         size = max(1, self.options.max_batch_items)
         for voice_params, group in groups.items():
-            group.sort(key=lambda it: len(it.ids))
+            group.sort(key=lambda it: len(it.ids or ()))
             calls = plan_calls(
-                [len(it.ids) for it in group],
+                [len(it.ids or ()) for it in group],
                 max_items=size,
                 call_overhead_tokens=max(0, self.options.call_overhead_tokens),
             )
             for run in calls:
                 batch = group[run.start : run.stop]
-                waves = self.backend.infer([it.ids for it in batch], voice_params)
+                waves = self.backend.infer([it.ids or [] for it in batch], voice_params)
                 for item, wave in zip(batch, waves, strict=True):
                     item.audio = _normalize_peak(wave)
 
@@ -215,7 +306,7 @@ class SpeechService:
             last_of_request = (
                 position + 1 == len(items) or items[position + 1].request != item.request
             )
-            if not last_of_request:
+            if not last_of_request or item.forced_pause:
                 per_request[item.request].append(
                     np.zeros(rate * item.pause_after_ms // 1000, dtype=np.float32)
                 )

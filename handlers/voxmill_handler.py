@@ -5,9 +5,11 @@ Life cycle as TorchServe expects: ``initialize`` once per worker, then ``handle`
 error; the rest of the batch is synthesized as usual.
 
 Request body: ``{"text": "...", "speed": 1.0, "noise_scale"?, "noise_w"?,
-"format": "wav"|"flac"|"pcm"}``. Response: 16-bit mono audio in that format (encoded here, once, by
-:func:`audio.codecs.encode`), with ``X-Sample-Rate`` (Hz) and ``X-Audio-Samples`` (its length in
-samples) set, so callers hand the bytes on without decoding them.
+"format": "wav"|"flac"|"pcm"}``; the text is plain, SSML or a spoken form, or ``"pieces"`` take its
+place (``[{"text"|"ipa": "...", "rate"?}, {"break_ms": 500}]``; see
+:func:`handlers.speech.parse_request`). Response: 16-bit mono audio in that format (encoded here,
+once, by :func:`audio.codecs.encode`), with ``X-Sample-Rate`` (Hz) and ``X-Audio-Samples`` (its
+length in samples) set, so callers hand the bytes on without decoding them.
 """
 
 from __future__ import annotations

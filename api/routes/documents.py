@@ -1,4 +1,9 @@
-"""``POST /v1/projects/{id}/documents``: upload a file, or paste text, and split it."""
+"""``POST /v1/projects/{id}/documents``: upload a file, or paste text, and split it.
+
+The document is read, split and given its spoken form in a worker process of the runtime's
+:class:`~text_processing.isolation.DocumentPool`, under a deadline and a memory limit: however
+hostile the file, the API's threads only wait for the answer (see README "Limits").
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,13 @@ from starlette.datastructures import UploadFile
 
 from api import crud
 from api.deps import RuntimeDep, project_or_404
+from api.pronunciation import list_entries
 from api.routes.common import ERRORS
 from api.schemas import ChapterSummary, Counts, DocumentOut, DocumentText, ErrorOut
-from text_processing.formats import UploadError, decode_upload
-from text_processing.splitter import (
-    ChapterSpec,
-    DocFormat,
-    DocumentError,
-    TooManySegmentsError,
-    split_document,
-)
+from text_processing.formats import ACCEPTED, UploadError
+from text_processing.isolation import ParsedDocument
+from text_processing.lexicon import Entry
+from text_processing.structure import DocumentError, LimitError
 
 router = APIRouter(prefix="/v1/projects", tags=["documents"])
 
@@ -36,7 +38,7 @@ _REQUEST_BODY: dict[str, Any] = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "a .txt, .md or .markdown file (UTF-8)",
+                        "description": ACCEPTED,
                     }
                 },
             }
@@ -109,25 +111,27 @@ async def _read_body(request: Request, limit: int) -> _Upload:
     data = pasted.text.encode()
     if len(data) > limit:
         raise _too_large(len(data), limit)
-    suffix = ".md" if pasted.format == "markdown" else ".txt"
+    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html"}.get(pasted.format, ".txt")
     return _Upload(data, pasted.filename, None, decode_as=f"pasted{suffix}")
 
 
-def _decode_and_split(
-    upload: _Upload, *, limit: int, max_segments: int
-) -> tuple[str, DocFormat, list[ChapterSpec]]:
+async def _read_and_split(
+    runtime: RuntimeDep, upload: _Upload, lexicon: tuple[Entry, ...]
+) -> ParsedDocument:
+    """Read the upload in a document worker; every refusal becomes a 4xx naming the problem."""
+    assert runtime.documents is not None
     try:
         # Pasted text goes through the same decoding as a file: newlines, BOM, control checks.
-        text, fmt = decode_upload(
+        return await runtime.documents.parse(
             upload.data,
             filename=upload.decode_as or upload.filename,
             content_type=upload.content_type,
-            max_bytes=limit,
+            limits=runtime.document_limits(),
+            lexicon=lexicon,
         )
-        return text, fmt, split_document(text, fmt=fmt, max_segments=max_segments)
     except UploadError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
-    except TooManySegmentsError as e:
+        raise HTTPException(e.status, detail=str(e)) from e
+    except LimitError as e:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from e
     except DocumentError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
@@ -140,37 +144,47 @@ def _decode_and_split(
     summary="Add a document (file upload or pasted text) to a project",
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={
-        413: {"model": ErrorOut, "description": "too large or too many sentences"},
-        415: {"model": ErrorOut, "description": "neither multipart nor JSON"},
+        413: {
+            "model": ErrorOut,
+            "description": "too large, unpacks too large (zip bomb), nested too deep, or too "
+            "many sentences",
+        },
+        415: {
+            "model": ErrorOut,
+            "description": "neither multipart nor JSON, a file type not read, or content that "
+            "does not match the file's name",
+        },
         **ERRORS,
     },
 )
 async def add_document(project_id: int, request: Request, runtime: RuntimeDep) -> DocumentOut:
-    """Decode the document, split it into chapters, paragraphs and sentences, and store them
-    after the project's existing chapters. Nothing is synthesized until a conversion starts."""
+    """Read the document (text, Markdown, SSML, HTML, EPUB, Word or PDF), split it into chapters,
+    paragraphs and sentences with their spoken form, and store them after the project's
+    existing chapters. Nothing is synthesized until a conversion starts."""
     settings = runtime.settings
     factory = runtime.session_factory
 
-    def exists() -> None:
+    def lexicon() -> tuple[Entry, ...]:
         with factory() as session:
             project_or_404(session, project_id)
+            rows = list_entries(session, project_id=project_id)
+            return tuple(Entry(r.grapheme, alias=r.alias, phoneme=r.phoneme) for r in rows)
 
-    await run_in_threadpool(exists)
+    entries = await run_in_threadpool(lexicon)
     upload = await _read_body(request, settings.max_upload_bytes)
+    parsed = await _read_and_split(runtime, upload, entries)
 
     def store() -> DocumentOut:
-        text, fmt, chapters = _decode_and_split(
-            upload, limit=settings.max_upload_bytes, max_segments=settings.max_segments
-        )
         with factory() as session:
             project = project_or_404(session, project_id)
             document, stored = crud.add_document(
                 session,
                 project=project,
-                text=text,
-                fmt=fmt,
+                text=parsed.text,
+                fmt=parsed.fmt,
                 filename=upload.filename,
-                chapters=chapters,
+                chapters=parsed.chapters,
+                kind=parsed.kind,
             )
             session.commit()
             counts = crud.status_counts(session, project_id=project.id)
@@ -188,6 +202,7 @@ async def add_document(project_id: int, request: Request, runtime: RuntimeDep) -
                 project_id=project.id,
                 filename=document.filename,
                 format=document.format,
+                kind=document.kind,
                 created_at=document.created_at,
                 chapters=summaries,
                 segments=sum(s.counts.total for s in summaries),

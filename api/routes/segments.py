@@ -21,6 +21,7 @@ from api.schemas import (
     SegmentOut,
 )
 from audio.codecs import MEDIA_TYPES
+from text_processing.ssml import SsmlError
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
@@ -59,18 +60,18 @@ def _resynthesize(
     segment_id: int, body: ResynthesizeRequest | None, session: SessionDep, runtime: RuntimeDep
 ) -> ResynthesizeOut:
     segment = segment_or_404(session, segment_id)
-    text = body.text if body is not None else None
-    if text is not None:
-        text = " ".join(text.split())
-        if not text:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail="'text' is blank: give the corrected sentence, or omit 'text'",
-            )
+    text = _given(body.text if body is not None else None, "text", "the corrected sentence")
+    spoken = _given(
+        body.spoken_text if body is not None else None, "spoken_text", "the words to say"
+    )
     try:
-        conversion = crud.resynthesize(session, segment=segment, text=text)
+        conversion = crud.resynthesize(session, segment=segment, text=text, spoken_text=spoken)
     except crud.ConflictError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    except SsmlError as e:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid SSML: {e}"
+        ) from e
     session.commit()
     out = ResynthesizeOut(
         segment=SegmentOut.model_validate(segment),
@@ -81,16 +82,29 @@ def _resynthesize(
         chapter_id=segment.chapter_id,
         status=segment.status,
         text=segment.text,
+        spoken_text=segment.spoken_text,
         conversion=out.conversion,
     )
     runtime.committed(event.message(segment.project_id))
     return out
 
 
+def _given(value: str | None, field: str, what: str) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    if not value or "\x00" in value:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"'{field}' is blank or holds a NUL character: give {what}, or omit it",
+        )
+    return value
+
+
 _DOC = dict(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ResynthesizeOut,
-    summary="Synthesize a segment again, optionally with corrected text",
+    summary="Synthesize a segment again, optionally with corrected text or spoken form",
     responses={409: {"model": ErrorOut, "description": "the segment is queued"}, **ERRORS},
 )
 
@@ -102,8 +116,10 @@ def resynthesize(
     runtime: RuntimeDep,
     body: ResynthesizeRequest | None = None,
 ) -> ResynthesizeOut:
-    """Re-queue the segment through the outbox. With ``text``, the spoken text is replaced
-    first (the document's source text is kept as it was). 409 while the segment is queued."""
+    """Re-queue the segment through the outbox. With ``text``, the sentence is replaced first
+    and its spoken form computed again (the document's source text is kept as it was); with
+    ``spoken_text``, the voice is given that instead (plain words or SSML; the project's lexicon
+    still applies). 409 while the segment is queued, 422 for invalid SSML."""
     return _resynthesize(segment_id, body, session, runtime)
 
 

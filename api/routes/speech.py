@@ -56,7 +56,8 @@ from synthesis.base import (
     TransientSynthesisError,
     UnknownVoiceError,
 )
-from text_processing.chunking import split_for_synthesis
+from text_processing.frontend import speech_chunks
+from text_processing.ssml import SsmlError
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,16 @@ class _Speaker:
 def plan_chunks(text: str) -> list[str]:
     """The pieces ``text`` is synthesized and streamed in, in order: whole sentences packed up to
     :data:`STREAM_CHUNK_CHARS` (longer sentences cut at clauses), the first piece kept shorter
-    (:data:`FIRST_CHUNK_CHARS`) when that leaves whole sentences. Empty for blank text."""
-    chunks = split_for_synthesis(text, STREAM_CHUNK_CHARS)
-    if chunks and len(chunks[0]) > FIRST_CHUNK_CHARS:
-        head = split_for_synthesis(chunks[0], FIRST_CHUNK_CHARS)
+    (:data:`FIRST_CHUNK_CHARS`) when that leaves whole sentences. Empty for blank text. Markdown
+    markup is removed and SSML kept as SSML (see :func:`text_processing.frontend.speech_input`),
+    so no tag is ever read out.
+
+    Raises:
+        SsmlError: Invalid SSML (the message says where).
+    """
+    chunks = speech_chunks(text, STREAM_CHUNK_CHARS)
+    if chunks and len(chunks[0]) > FIRST_CHUNK_CHARS and "<" not in chunks[0]:
+        head = speech_chunks(chunks[0], FIRST_CHUNK_CHARS)
         # Only at a sentence end: cutting the first sentence at a clause would change its tune.
         if len(head) > 1 and _ends_sentence(head[0]):
             chunks[:1] = [head[0], " ".join(head[1:])]
@@ -308,7 +315,12 @@ async def create_speech(
                 " Send shorter text, or convert long text as a document project"
             ),
         )
-    chunks = plan_chunks(body.input)
+    try:
+        chunks = await run_in_threadpool(plan_chunks, body.input)
+    except SsmlError as e:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid SSML in input: {e}"
+        ) from e
     if not chunks:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="input is blank: send the text to speak"

@@ -4,6 +4,7 @@
 
 import { getJSON, request } from "./api.js";
 import { button, excerpt, formatLength, h, liveRegion, say, uid } from "./dom.js";
+import { spokenControls } from "./lexicon.js";
 import { clearPlayer, download, formatPicker, playInto } from "./media.js";
 
 const STATUS_LABEL = {
@@ -42,13 +43,22 @@ class SentenceRow {
     this.message.hidden = true;
     this.player = h("div", { class: "player", hidden: true });
     this.editor = null;
+    this.spoken = spokenControls(this);
     this.element = h(
       "li",
       { class: "seg", dataset: { segmentId: String(segment.id) } },
       h("div", { class: "seg-head" }, this.badge, this.text, this.length),
-      h("div", { class: "seg-actions" }, this.playButton, this.editButton, this.retryButton),
+      h(
+        "div",
+        { class: "seg-actions" },
+        this.playButton,
+        this.editButton,
+        this.spoken.toggle,
+        this.retryButton,
+      ),
       this.error,
       this.message,
+      this.spoken.panel,
       this.player,
     );
     this.render();
@@ -74,6 +84,7 @@ class SentenceRow {
     const failed = s.status === "failed";
     this.error.hidden = !failed;
     this.error.textContent = failed ? `Failed: ${s.last_error || "no reason given"}` : "";
+    this.spoken.render();
   }
 
   update(changes) {
@@ -328,6 +339,7 @@ export class ChapterView {
     if ("duration_ms" in data && data.duration_ms !== null) changes.duration_ms = data.duration_ms;
     if ("error" in data) changes.last_error = data.error;
     if ("text" in data) changes.text = data.text;
+    if ("spoken_text" in data) changes.spoken_text = data.spoken_text;
     if (data.status === "queued") changes.attempts = (row.segment.attempts || 0) + 1;
     // A queued event from this page's own re-synthesize was already applied from its response.
     if (data.status === "queued" && row.segment.status === "queued") delete changes.attempts;

@@ -3,7 +3,11 @@
 import { request } from "./api.js";
 import { h, uid } from "./dom.js";
 
-const ACCEPT = ".txt,.md,.markdown,text/plain,text/markdown";
+const ACCEPT =
+  ".txt,.md,.markdown,.ssml,.html,.htm,.epub,.docx,.pdf,text/plain,text/markdown,text/html," +
+  "application/epub+zip,application/pdf," +
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+const FILE_LABEL = "File (text, Markdown, EPUB, Word, HTML or PDF)";
 
 /**
  * Fields to choose how the text arrives; returns {element, validate(), upload(projectId)}.
@@ -44,7 +48,7 @@ export function documentInput() {
     h(
       "div",
       { class: "field" },
-      h("label", { for: fileId }, "File (.txt or .md, UTF-8)"),
+      h("label", { for: fileId }, FILE_LABEL),
       file,
     ),
   );
@@ -75,11 +79,11 @@ export function documentInput() {
       return textarea.value.trim() ? "" : "Paste the text to convert, or choose “Upload a file”.";
     }
     const chosen = file.files?.[0];
-    if (!chosen) return "Choose a .txt or .md file to upload, or choose “Paste text”.";
-    if (!/\.(txt|md|markdown)$/i.test(chosen.name)) {
+    if (!chosen) return "Choose a document to upload, or choose “Paste text”.";
+    if (!/\.(txt|md|markdown|ssml|html?|epub|docx|pdf)$/i.test(chosen.name)) {
       return (
-        `“${chosen.name}” is not a .txt or .md file. ` +
-        "Save the text as plain text or Markdown and try again."
+        `“${chosen.name}” is not a document this server reads. ` +
+        "Upload a text, Markdown, EPUB, Word (.docx), HTML or PDF file."
       );
     }
     return "";

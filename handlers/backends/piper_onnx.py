@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,11 @@ class PiperOnnxBackend:
     def prepare(self, text: str) -> list[list[int]]:
         """Phonemize with espeak-ng and map to ids, one sequence per sentence."""
         return [phonemes_to_ids(s, self.id_map) for s in phonemize(text, self.espeak_voice)]
+
+    def prepare_ipa(self, ipa: str) -> list[int]:
+        """IPA phonemes (an SSML ``<phoneme>`` or a lexicon entry) straight to ids through the
+        voice's ``phoneme_id_map``: espeak-ng is not involved; unknown symbols are skipped."""
+        return phonemes_to_ids(list(unicodedata.normalize("NFD", ipa.strip())), self.id_map)
 
     def infer(self, batch: list[list[int]], params: VoiceParams) -> list[np.ndarray]:
         """Synthesize the batch in one call and trim each item to its own length."""

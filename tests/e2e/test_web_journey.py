@@ -63,7 +63,7 @@ def test_upload_convert_listen_fix_download(server: Server, open_tab: Any, tmp_p
     form.get_by_label("Name").fill("The harbour book")
     form.get_by_label("Voice").select_option("joe")
     form.get_by_label("Upload a file").check()
-    form.get_by_label("File (.txt or .md, UTF-8)").set_input_files(story)
+    form.get_by_label("File (text, Markdown, EPUB, Word, HTML or PDF)").set_input_files(story)
     tab.shot("01-new-project-form")
     form.get_by_role("button", name="Create project").click()
 

@@ -24,7 +24,7 @@ from api.outbox import OutboxRelay
 from contract.messages import TaskMessage
 from contract.settings import Settings
 from messaging.publisher import Publisher
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +122,10 @@ def test_commit_then_crash_before_publish_still_delivers_the_tasks(
         publisher.close()
 
     tasks = queued_tasks(amqp_channel, publisher.topology.tasks)
-    assert [t.text for t in tasks] == [f"Sentence number {i} is here." for i in range(3)]
+    # Tasks carry each sentence's spoken form.
+    assert [t.text for t in tasks] == [
+        f"Sentence number {n} is here." for n in ("zero", "one", "two")
+    ]
     assert {t.project_id for t in tasks} == {project_id}
 
 

@@ -161,14 +161,18 @@ def test_text_the_voice_refuses_fails_alone(
     pipeline: Any, pipeline_settings: Settings, wait_for: Callable[..., Any]
 ) -> None:
     api = pipeline
-    text = "The sentence before is fine.\n\n– — …\n\nThe sentence after is fine too."
+    # Fifteen-digit numbers are read in full: 24 of them (one segment) say far more than the
+    # voice takes per request, so TorchServe refuses that task. The "– — …" paragraph has
+    # nothing to say: it becomes a pause and succeeds.
+    numbers = " ".join(["999999999999999"] * 24)
+    text = f"The sentence before is fine.\n\n{numbers}\n\n– — …\n\nThe sentence after is fine too."
     with httpx.Client(base_url=api.url, timeout=30) as http:
         project = http.post("/v1/projects", json={"name": "poison"}).json()
         http.post(f"/v1/projects/{project['id']}/documents", json={"text": text})
         conversion = http.post(f"/v1/projects/{project['id']}/conversions").json()
         progress = wait_finished(http, conversion["id"], wait_for)
 
-    assert (progress["done"], progress["failed"]) == (2, 1)
+    assert (progress["done"], progress["failed"]) == (3, 1)
     with api.runtime.session_factory() as session:
         segments = list(
             session.scalars(
@@ -179,8 +183,10 @@ def test_text_the_voice_refuses_fails_alone(
         SegmentStatus.DONE,
         SegmentStatus.FAILED,
         SegmentStatus.DONE,
+        SegmentStatus.DONE,
     ]
-    assert "nothing to speak" in (segments[1].last_error or "")
+    assert "the limit is 2000" in (segments[1].last_error or "")
+    assert segments[2].duration_ms == 500  # the unspeakable paragraph: a pause
     assert segments[1].attempts == 1
     # The refused task is parked in the dead-letter queue, and only that one.
     dead_queue = topology_for(pipeline_settings).tasks_dead

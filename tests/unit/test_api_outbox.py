@@ -19,7 +19,7 @@ from contract.messages import TaskMessage
 from contract.settings import Settings
 from messaging.memory import MemoryBroker, MemoryPublisher
 from messaging.types import PublishError, Topology
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 TEXT = "First sentence here. Second one here.\n\nA new paragraph."
 

@@ -22,7 +22,7 @@ from api.results import AppliedResult, apply_result, make_result_handler
 from api.schemas import ConversionOut
 from contract.messages import ResultMessage, TaskMessage
 from messaging.types import Delivery, Outcome
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 RATE = 22050
 

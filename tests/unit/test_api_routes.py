@@ -25,7 +25,7 @@ from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import Audio, EncodedAudio, PermanentSynthesisError
-from text_processing.splitter import split_document
+from text_processing.structure import split_document
 
 RATE = 22050
 BOOK = """# Chapter One
@@ -163,9 +163,11 @@ def test_upload_limits_and_bad_input(tmp_path: Path, voice: FakeVoice) -> None:
         many = client.post(url, json={"text": "One. Two. Three. Four. Five."})
         assert many.status_code == 413 and "more than 3 sentences" in many.json()["detail"]
         binary = client.post(url, files={"file": ("a.txt", b"\x00\x01\x02abc", "text/plain")})
-        assert binary.status_code == 422 and "binary" in binary.json()["detail"]
+        assert binary.status_code == 415 and "binary" in binary.json()["detail"]
         wrong = client.post(url, files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")})
-        assert wrong.status_code == 422 and "'.pdf' are not supported" in wrong.json()["detail"]
+        assert wrong.status_code == 422 and "PDF cannot be read" in wrong.json()["detail"]
+        odd = client.post(url, files={"file": ("a.odt", b"x", "application/octet-stream")})
+        assert odd.status_code == 415 and "'.odt' are not supported" in odd.json()["detail"]
         form = client.post(url, content=b"text", headers={"content-type": "text/plain"})
         assert form.status_code == 415 and "multipart/form-data" in form.json()["detail"]
         empty = client.post(url, json={"text": "   \n"})

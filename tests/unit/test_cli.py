@@ -81,3 +81,23 @@ def test_convert_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_normalize_prints_the_spoken_form() -> None:
+    done = voxmill("normalize", "Dr. Smith paid $3.50 on 03/04/2025 for **Chapter IV**.")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "Doctor Smith paid three dollars and fifty cents on March fourth, twenty twenty five "
+        "for Chapter four."
+    )
+    bad = voxmill("normalize", '<break time="soon"/>')
+    assert bad.returncode == 2 and "line 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_normalize_applies_a_pls_lexicon(tmp_path: Path) -> None:
+    from text_processing.lexicon import Entry, write_pls
+
+    pls = tmp_path / "names.pls"
+    pls.write_bytes(write_pls([Entry("Nguyen", alias="win")]))
+    done = voxmill("normalize", "Nguyen won 3-2.", "--lexicon", str(pls))
+    assert done.stdout.strip() == "win won three to two."

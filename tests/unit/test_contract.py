@@ -164,7 +164,26 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "text per synthesis request": f"{number(limits.MAX_SEGMENT_CHARS)} characters (413 above)",
         "`POST /v1/audio/speech` input": f"{number(limits.MAX_SPEECH_INPUT_CHARS)} characters",
         "document upload": f"{limits.MAX_UPLOAD_BYTES // 2**20} MiB",
-        "segments per document": number(limits.MAX_SEGMENTS_PER_DOCUMENT),
+        "segments per document": f"{number(limits.MAX_SEGMENTS_PER_DOCUMENT)} sentences",
+        "lines per document": number(limits.MAX_LINES),
+        "one paragraph": f"{number(limits.MAX_BLOCK_CHARS)} characters",
+        "nesting of lists and quotes": f"{limits.MAX_NESTING_DEPTH} levels",
+        "EPUB/DOCX unpacked": (
+            f"{limits.MAX_UNPACKED_BYTES // 2**20} MiB, "
+            f"{number(limits.MAX_ARCHIVE_MEMBERS)} files, "
+            f"{limits.MAX_COMPRESSION_RATIO}:1 compression"
+        ),
+        "PDF pages": number(limits.MAX_PDF_PAGES),
+        "time to read one document": f"{limits.PARSE_TIMEOUT_S:g} s",
+        "memory of a document reader": f"{limits.PARSE_MEMORY_BYTES // 2**30} GiB",
+        "document readers at once": f"{limits.PARSE_WORKERS} processes",
+        "longest sentence": f"{limits.MAX_SENTENCE_CHARS} characters",
+        "pause asked for in SSML or pieces": f"{number(limits.MAX_BREAK_MS)} ms",
+        "lexicon entries per project": number(limits.MAX_LEXICON_ENTRIES),
+        "lexicon entry": (
+            f"{limits.MAX_LEXICON_GRAPHEME_CHARS} characters written, "
+            f"{limits.MAX_LEXICON_PRONUNCIATION_CHARS} characters read as"
+        ),
         "speed": f"{limits.SPEED_MIN} to {limits.SPEED_MAX}",
         "pause between sentences": f"{limits.SENTENCE_PAUSE_MS} ms",
         "pause after a clause cut at a comma": f"{limits.CLAUSE_PAUSE_MS} ms",
@@ -178,13 +197,37 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
 
 def test_settings_and_handler_defaults_come_from_the_limits() -> None:
     from handlers.speech import ServiceOptions
+    from text_processing.limits import DocumentLimits
 
     settings = Settings()
     assert settings.max_speech_chars == limits.MAX_SPEECH_INPUT_CHARS
     assert settings.max_upload_bytes == limits.MAX_UPLOAD_BYTES
     assert settings.max_segments == limits.MAX_SEGMENTS_PER_DOCUMENT
+    assert (settings.max_lines, settings.max_block_chars, settings.max_nesting_depth) == (
+        limits.MAX_LINES,
+        limits.MAX_BLOCK_CHARS,
+        limits.MAX_NESTING_DEPTH,
+    )
+    assert (settings.max_unpacked_bytes, settings.max_archive_members, settings.max_pdf_pages) == (
+        limits.MAX_UNPACKED_BYTES,
+        limits.MAX_ARCHIVE_MEMBERS,
+        limits.MAX_PDF_PAGES,
+    )
+    assert (settings.parse_timeout_s, settings.parse_memory_bytes, settings.parse_workers) == (
+        limits.PARSE_TIMEOUT_S,
+        limits.PARSE_MEMORY_BYTES,
+        limits.PARSE_WORKERS,
+    )
+    assert settings.max_lexicon_entries == limits.MAX_LEXICON_ENTRIES
     options = ServiceOptions()
     assert options.max_text_chars == limits.MAX_SEGMENT_CHARS
+    assert options.chunk_chars == limits.MAX_SENTENCE_CHARS
+    documents = DocumentLimits()
+    assert (documents.max_segment_chars, documents.timeout_s, documents.max_depth) == (
+        limits.MAX_SENTENCE_CHARS,
+        limits.PARSE_TIMEOUT_S,
+        limits.MAX_NESTING_DEPTH,
+    )
     assert (options.sentence_pause_ms, options.clause_pause_ms) == (
         limits.SENTENCE_PAUSE_MS,
         limits.CLAUSE_PAUSE_MS,

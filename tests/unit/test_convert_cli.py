@@ -267,7 +267,7 @@ def test_no_api_at_the_url(book: Path, capsys: pytest.CaptureFixture[str]) -> No
         (None, "no such file"),
         (b"", "the file is empty"),
         (b"   \n\n  ", "holds only blank space"),
-        (b"PK\x03\x04\x00\x00binary\x00", "looks binary"),
+        (b"PK\x03\x04\x00\x00binary\x00", "content is a ZIP archive, a binary file"),
         (b"caf\xe9 au lait", "not valid UTF-8"),
     ],
 )
@@ -292,11 +292,15 @@ def test_unusable_documents_fail_before_any_request(
 
 
 def test_unsupported_document_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    document = tmp_path / "book.pdf"
-    document.write_bytes(b"%PDF-1.7 text")
+    document = tmp_path / "book.odt"
+    document.write_bytes(b"PK\x03\x04 an OpenDocument file")
 
     assert cli([str(document), "--api-url", "http://127.0.0.1:9"]) == 1
-    assert "'.pdf' are not supported" in error_line(capsys)
+    assert "'.odt' are not supported" in error_line(capsys)
+    damaged = tmp_path / "book.pdf"
+    damaged.write_bytes(b"%PDF-1.7 text")
+    assert cli([str(damaged), "--api-url", "http://127.0.0.1:9"]) == 1
+    assert "the PDF cannot be read" in error_line(capsys)
 
 
 def test_unknown_output_suffix(book: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,8 @@ leaves import nothing of ours."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,19 @@ def test_the_architecture_document_names_every_package() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text()
     for package in FLOORS:
         assert f"\n{package}/" in text, package
+
+
+# Document readers: the API reads uploads with them in its worker processes; the voice handler
+# (bundled into every .mar, imported by each TorchServe worker) must not pay for them.
+DOCUMENT_READERS = ("lxml", "ebooklib", "docx", "pypdf", "selectolax", "pebble")
+
+
+def test_the_voice_handler_does_not_import_the_document_readers() -> None:
+    code = (
+        "import sys, handlers.voxmill_handler\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({DOCUMENT_READERS!r})))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == "[]", f"the handler's import path loads {found}"

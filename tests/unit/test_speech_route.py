@@ -438,3 +438,22 @@ def test_a_short_first_sentence_is_sent_on_its_own(client: TestClient, synth: St
 )
 def test_plan_chunks(text: str, chunks: list[str]) -> None:
     assert speech.plan_chunks(text) == chunks
+
+
+def test_markdown_and_ssml_tags_are_never_spoken(client: TestClient, synth: StubSynth) -> None:
+    markdown = "## Chapter one\n\nThis is **bold** and `code`."
+    assert client.post("/v1/audio/speech", json={"input": markdown}).status_code == 200
+    said = " ".join(t for _, t, _ in synth.calls)
+    assert said == "Chapter one. This is bold and code."
+    synth.calls.clear()
+    ssml = 'Wait <break time="2s"/> then <say-as interpret-as="characters">ok</say-as>.'
+    assert client.post("/v1/audio/speech", json={"input": ssml}).status_code == 200
+    said = " ".join(t for _, t, _ in synth.calls)
+    assert '<break time="2000ms"/>' in said and "o k" in said and "say-as" not in said
+
+
+def test_invalid_ssml_is_422_saying_where(client: TestClient, synth: StubSynth) -> None:
+    response = client.post("/v1/audio/speech", json={"input": "Hi <say-as>x</speak>"})
+    assert response.status_code == 422
+    assert "invalid SSML" in response.json()["detail"] and "line 1" in response.json()["detail"]
+    assert not synth.calls

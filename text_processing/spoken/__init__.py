@@ -1,0 +1,97 @@
+"""The spoken form: written English rewritten the way a careful narrator reads it aloud.
+
+Rules are grouped by NeMo's semiotic classes, one module per class (electronic, abbreviation,
+date, time, telephone, money, measure, fraction, ordinal, roman, decimal, cardinal); every table
+they read is in :mod:`text_processing.tables`. :func:`normalize` runs them in :data:`PIPELINE`
+order: a class that needs a number's surroundings ("$3.50", "9:30 a.m.", "15.02.2026") reads it
+before the generic number rules do.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from text_processing.spoken import (
+    abbreviation,
+    cardinal,
+    date,
+    decimal,
+    electronic,
+    fraction,
+    measure,
+    money,
+    ordinal,
+    roman,
+    symbols,
+    telephone,
+    time,
+)
+from text_processing.spoken.rules import Rule, apply
+
+__all__ = ["PIPELINE", "is_speakable", "normalize"]
+
+PIPELINE: tuple[Rule, ...] = (
+    *electronic.RULES,
+    *symbols.RULES,
+    *abbreviation.RULES,
+    *date.RULES,  # numeric and month-name dates, decades
+    *time.RULES,
+    *telephone.RULES,
+    *money.RULES,
+    *cardinal.RULES[:1],  # ranges and scores, before a unit can take the second number
+    *measure.RULES,
+    *fraction.RULES,
+    *ordinal.RULES,
+    *roman.RULES,
+    *decimal.RULES,
+    *cardinal.RULES[1:],
+    *measure.LATE_RULES,
+    *symbols.LATE_RULES,
+    *abbreviation.INITIALISM_RULES,
+)
+
+_WHITESPACE = re.compile(r"\s+")
+_DIGIT = re.compile(r"[0-9]")
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s+([,.;:!?])")
+_CHARACTERS = str.maketrans({"−": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "‐": "-"})
+
+
+def _ascii_digits(text: str) -> str:
+    """Other scripts' decimal digits (Arabic-Indic, fullwidth, …) as ASCII, so they are read."""
+    if text.isascii():
+        return text
+    return "".join(
+        str(unicodedata.decimal(c, c)) if not c.isascii() and unicodedata.category(c) == "Nd" else c
+        for c in text
+    )
+
+
+def normalize(text: str) -> str:
+    """Rewrite plain English text the way a careful narrator reads it aloud.
+
+    Never raises and never leaves a digit behind; punctuation is kept (the phonemizer turns it
+    into pauses and intonation); whitespace is collapsed. Runs in time linear in the input.
+
+    Example:
+        >>> normalize("Dr. Smith paid $3.50 at 9:30 a.m. on March 3rd.")
+        'Doctor Smith paid three dollars and fifty cents at nine thirty a m on March third.'
+
+    Args:
+        text: Any string (no markup: SSML is handled by :mod:`text_processing.ssml`).
+
+    Returns:
+        The spoken form.
+    """
+    text = _ascii_digits(text.translate(_CHARACTERS))
+    digits = _DIGIT.search(text) is not None  # no rule ever writes a digit
+    for step in PIPELINE:
+        if digits or not step.needs_digit:
+            text = apply(step, text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def is_speakable(text: str) -> bool:
+    """Whether ``text`` has anything a voice can say (a letter or a digit)."""
+    return any(ch.isalnum() for ch in text)
