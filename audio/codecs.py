@@ -15,7 +15,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import BinaryIO
 
-import av
 import numpy as np
 import soundfile as sf
 
@@ -177,6 +176,10 @@ def decode(data: bytes, *, pcm_sample_rate: int | None = None) -> tuple[np.ndarr
 
 def _decode_av(data: bytes, first_error: Exception) -> tuple[np.ndarray, int]:
     """``(samples, rate)`` with samples shaped ``(n, channels)``, decoded by FFmpeg."""
+    # PyAV (FFmpeg, ~36 MB) loads only when libsndfile cannot read the data: the voice handler
+    # imports this module to write FLAC/WAV and must not need it.
+    import av
+
     try:
         with av.open(io.BytesIO(data), "r") as container:
             stream = container.streams.audio[0]

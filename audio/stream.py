@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from audio.formats import AudioFormat, lookup
 from audio.pcm import as_int16, pcm_bytes, wav_stream_header
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,10 @@ class StreamWriter:
             self._open_av(*self.format.av)
 
     def _open_av(self, muxer: str, encoder: str) -> None:
+        # PyAV (FFmpeg, ~36 MB) loads with the first compressed stream: WAV/PCM streaming, and
+        # the voice handler that imports audio/, never need it.
+        import av
+
         rates = self.format.av_rates
         out_rate = self.sample_rate if not rates or self.sample_rate in rates else rates[0]
         self._sink = _Sink()
@@ -103,6 +110,8 @@ class StreamWriter:
             return head + pcm_bytes(pcm)
         if not len(pcm):
             return head
+        import av
+
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.sample_rate
         frame.time_base = Fraction(1, self.sample_rate)
@@ -136,6 +145,8 @@ class StreamWriter:
         if not self._closed:
             self._closed = True
             if self._container is not None:
+                import av
+
                 try:
                     self._container.close()
                 except av.FFmpegError as e:  # already failing; do not hide the first error

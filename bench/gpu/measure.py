@@ -96,9 +96,10 @@ def _service(backend: Any, batch: int) -> Any:
 
 
 def _requests(texts: list[str]) -> list[Any]:
-    from handlers.speech import SynthesisRequest
+    from handlers.speech import parse_request
 
-    return [SynthesisRequest(text=t) for t in texts]
+    # Through the handler's own request parsing: the text front end makes the pieces.
+    return [parse_request({"text": t}, max_text_chars=2000) for t in texts]
 
 
 def handler_section(voice_dir: Path, quick: bool, device: str) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@
 #                xz over the unpacked classes halves it); run.sh rebuilds the jar.
 #   pylib.tgz    TorchServe's and torch-model-archiver's Python packages (pure Python).
 #   wheels/      wheels for the GPU machine's Python of what its image lacks (the API stack's
-#                FastAPI/SQLAlchemy/pydantic family, soundfile, pika, ...).
+#                FastAPI/SQLAlchemy/pydantic family, soundfile, pika, ...). PyAV (36 MB) is not
+#                carried: the handler and the benchmark never load it (audio/ imports it lazily).
 # The GPU machine already has CUDA torch, transformers, numpy, httpx and psutil.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +40,7 @@ tar -C "$work/jar" -cf - . | xz -6 -T0 >"$BUNDLE/ts-jar.txz"
 tar -C "$work/pylib" -czf "$BUNDLE/pylib.tgz" .
 
 # Pins from requirements.txt; binary wheels for the GPU machine's Python.
-pins=$(grep -iE '^(pydantic|pydantic_core|pydantic-settings|python-dotenv|fastapi|starlette|SQLAlchemy|alembic|Mako|sse-starlette|uvicorn|python-multipart|pika|soundfile|pysbd|num2words|annotated-types|typing-inspection|greenlet|annotated-doc|cffi|pycparser|opentelemetry-api)==' requirements.txt requirements-dev.txt | cut -d: -f2)
+pins=$(grep -iE '^(pydantic|pydantic_core|pydantic-settings|python-dotenv|fastapi|starlette|SQLAlchemy|alembic|Mako|sse-starlette|uvicorn|python-multipart|pika|soundfile|pysbd|num2words|annotated-types|typing-inspection|greenlet|annotated-doc|cffi|pycparser|opentelemetry-api|tenacity|Pebble)==' requirements.txt requirements-dev.txt | cut -d: -f2)
 for pin in $pins; do
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$PYVER" \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \

@@ -61,12 +61,13 @@ def test_the_architecture_document_names_every_package() -> None:
         assert f"\n{package}/" in text, package
 
 
-# Document readers: the API reads uploads with them in its worker processes; the voice handler
-# (bundled into every .mar, imported by each TorchServe worker) must not pay for them.
-DOCUMENT_READERS = ("lxml", "ebooklib", "docx", "pypdf", "selectolax", "pebble")
+# Document readers (the API reads uploads with them in its worker processes) and FFmpeg (PyAV:
+# compressed streams for REST speech): the voice handler, bundled into every .mar and imported by
+# each TorchServe worker, must not pay for them — it writes FLAC/WAV/PCM with libsndfile.
+DOCUMENT_READERS = ("lxml", "ebooklib", "docx", "pypdf", "selectolax", "pebble", "av")
 
 
-def test_the_voice_handler_does_not_import_the_document_readers() -> None:
+def test_the_voice_handler_does_not_import_the_document_readers_nor_ffmpeg() -> None:
     code = (
         "import sys, handlers.voxmill_handler\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({DOCUMENT_READERS!r})))"
