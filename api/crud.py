@@ -23,6 +23,7 @@ from api.models import (
     Project,
     Segment,
     SegmentStatus,
+    Voice,
     utcnow,
 )
 from api.pronunciation import project_lexicon, task_text
@@ -234,6 +235,57 @@ def active_conversion(session: Session, *, project_id: int) -> Conversion | None
     ).first()
 
 
+@dataclass(frozen=True)
+class SegmentJob:
+    """A segment to queue and the voice it speaks with (version and pool resolved)."""
+
+    segment_id: int
+    text: str
+    attempts: int
+    voice: str
+    voice_version: str | None = None
+    pool: str | None = None
+
+
+def effective_voice(
+    project: Project,
+    chapter_choice: tuple[str | None, str | None],
+    block_choice: tuple[str | None, str | None],
+) -> tuple[str, str | None]:
+    """The voice (and pinned version) a paragraph speaks with: its own, else its chapter's, else
+    the project's."""
+    for voice, version in (block_choice, chapter_choice):
+        if voice:
+            return voice, version
+    return project.voice, project.voice_version
+
+
+def voice_targets(
+    session: Session, names: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """``name -> (default version, pool)`` of the registered voices among ``names``."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Voice.name, Voice.default_version, Voice.pool).where(Voice.name.in_(wanted))
+    ).all()
+    return {name: (default, pool) for name, default, pool in rows}
+
+
+def _resolve(
+    jobs: list[tuple[int, str, int, str, str | None]], session: Session
+) -> list[SegmentJob]:
+    """Pin each job's voice to an exact version (the chosen one, else the voice's default) and
+    its pool. Built-in voices have neither."""
+    targets = voice_targets(session, (j[3] for j in jobs))
+    out = []
+    for segment_id, text, attempts, voice, version in jobs:
+        default, pool = targets.get(voice, (None, None))
+        out.append(SegmentJob(segment_id, text, attempts, voice, version or default, pool))
+    return out
+
+
 def _outbox_row(task: TaskMessage, now: datetime) -> dict[str, object]:
     """The outbox row that publishes ``task`` (inserted in the same transaction as its segment)."""
     return {
@@ -249,35 +301,38 @@ def _queue(
     *,
     project: Project,
     conversion: Conversion,
-    segments: Iterable[tuple[int, str, int]],
+    segments: Iterable[SegmentJob],
 ) -> int:
-    """Mark segments queued for ``conversion`` and add one outbox task per segment.
-
-    ``segments`` are ``(id, text to speak, attempts)``. Returns how many were queued.
-    """
+    """Mark segments queued for ``conversion`` and add one outbox task per segment; each segment
+    records the voice and exact version its task speaks with. ``SegmentJob.text`` is what the voice
+    speaks (the spoken form after the lexicon). Returns how many were queued."""
     params = SynthesisParams(speed=project.speed)
     now = utcnow()
     updates: list[dict[str, object]] = []
     outbox: list[dict[str, object]] = []
-    for segment_id, text, attempts in segments:
-        attempt = attempts + 1
+    for job in segments:
+        attempt = job.attempts + 1
         task = TaskMessage(
-            task_id=new_task_id(segment_id, attempt),
+            task_id=new_task_id(job.segment_id, attempt),
             project_id=project.id,
-            segment_id=segment_id,
+            segment_id=job.segment_id,
             attempt=attempt,
-            voice=project.voice,
-            text=text,
+            voice=job.voice,
+            text=job.text,
             params=params,
+            voice_version=job.voice_version,
+            pool=job.pool,
         )
         updates.append(
             {
-                "id": segment_id,
+                "id": job.segment_id,
                 "status": SegmentStatus.QUEUED,
                 "attempts": attempt,
                 "task_id": task.task_id,
                 "conversion_id": conversion.id,
                 "last_error": None,
+                "voice": job.voice,
+                "voice_version": job.voice_version,
                 "updated_at": now,
             }
         )
@@ -324,6 +379,10 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
             Segment.spoken_text,
             Segment.spoken_override,
             Segment.attempts,
+            Chapter.voice,
+            Chapter.voice_version,
+            Block.voice,
+            Block.voice_version,
         )
         .join(Block, Segment.block_id == Block.id)
         .join(Chapter, Block.chapter_id == Chapter.id)
@@ -334,11 +393,17 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
     conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
     session.add(conversion)
     session.flush()
+    jobs = [
+        (
+            r[0],
+            task_text(r[1], r[2], r[3], lexicon),
+            r[4],
+            *effective_voice(project, (r[5], r[6]), (r[7], r[8])),
+        )
+        for r in rows
+    ]
     conversion.total = _queue(
-        session,
-        project=project,
-        conversion=conversion,
-        segments=((r[0], task_text(r[1], r[2], r[3], lexicon), r[4]) for r in rows),
+        session, project=project, conversion=conversion, segments=_resolve(jobs, session)
     )
     if conversion.total == 0:
         conversion.finished_at = conversion.started_at
@@ -351,10 +416,15 @@ def resynthesize(
     segment: Segment,
     text: str | None = None,
     spoken_text: str | None = None,
+    latest_voice: bool = False,
 ) -> Conversion:
     """Queue one segment again through the outbox, optionally with corrected text (its spoken
     form is computed again) or a spoken form of the user's own (kept as an override until the
     text is corrected).
+
+    The segment keeps the voice version it was last spoken with (an old book stays in the voice
+    it was made with) unless ``latest_voice`` is set, or its paragraph, chapter or project now
+    names another voice or version.
 
     Raises:
         ConflictError: The segment is queued right now.
@@ -379,6 +449,14 @@ def resynthesize(
             segment.spoken_override = False
     project = session.get(Project, segment.project_id)
     assert project is not None  # a foreign key guarantees it
+    block = session.get(Block, segment.block_id)
+    chapter = session.get(Chapter, segment.chapter_id)
+    assert block is not None and chapter is not None
+    voice, version = effective_voice(
+        project, (chapter.voice, chapter.voice_version), (block.voice, block.voice_version)
+    )
+    if version is None and not latest_voice and segment.voice == voice:
+        version = segment.voice_version  # the version that spoke it before
     conversion = Conversion(project_id=project.id, kind="segment", started_at=utcnow())
     session.add(conversion)
     session.flush()
@@ -386,13 +464,18 @@ def resynthesize(
         session,
         project=project,
         conversion=conversion,
-        segments=[
-            (
-                segment.id,
-                task_text(segment.text, segment.spoken_text, segment.spoken_override, lexicon),
-                segment.attempts,
-            )
-        ],
+        segments=_resolve(
+            [
+                (
+                    segment.id,
+                    task_text(segment.text, segment.spoken_text, segment.spoken_override, lexicon),
+                    segment.attempts,
+                    voice,
+                    version,
+                )
+            ],
+            session,
+        ),
     )
     session.refresh(segment)
     return conversion
@@ -414,14 +497,16 @@ def requeue_unpublished(session: Session) -> int:
     lexicons: dict[int, Lexicon] = {}
     now = utcnow()
     outbox = []
+    targets = voice_targets(session, (s.voice or p.voice for s, p in rows))
     for segment, project in rows:
         assert segment.task_id is not None
+        voice = segment.voice or project.voice
         task = TaskMessage(
             task_id=segment.task_id,
             project_id=project.id,
             segment_id=segment.id,
             attempt=segment.attempts,
-            voice=project.voice,
+            voice=voice,
             text=task_text(
                 segment.text,
                 segment.spoken_text,
@@ -429,6 +514,8 @@ def requeue_unpublished(session: Session) -> int:
                 lexicons.setdefault(project.id, project_lexicon(session, project_id=project.id)),
             ),
             params=SynthesisParams(speed=project.speed),
+            voice_version=segment.voice_version,
+            pool=targets.get(voice, (None, None))[1],
         )
         outbox.append(_outbox_row(task, now))
     for i in range(0, len(outbox), _CHUNK):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
+from audio.resample import resample, resampled_length
 from contract import limits
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def layout(
     """Check that every segment in scope is done and describe the download.
 
     Raises:
-        NotReadyError: Some segment is not done, there are none, or sample rates differ.
+        NotReadyError: Some segment is not done, or there are none.
     """
     if chapter_id is not None:
         where = Segment.chapter_id == chapter_id
@@ -99,16 +100,14 @@ def layout(
         .where(where)
         .order_by(Chapter.position, Block.position, Segment.position)
     ).all()
+    # Several voices may speak at different rates (a narrator and a quoted speaker): the file is
+    # at the highest, the others are resampled to it.
     rates = {int(r or 0) for _, _, r, _ in rows}
-    if len(rates) != 1:
-        raise NotReadyError(
-            f"{what} mixes sample rates {sorted(rates)} (the voice changed between "
-            "conversions); resynthesize the project with one voice"
-        )
+    target = max(rates)
     chapter_ids: list[int] = []
     lengths: list[list[list[int]]] = []
     last_block = None
-    for chapter, block, _, n in rows:
+    for chapter, block, rate, n in rows:
         if not chapter_ids or chapter_ids[-1] != chapter:
             chapter_ids.append(chapter)
             lengths.append([])
@@ -116,8 +115,8 @@ def layout(
         if block != last_block:
             lengths[-1].append([])
             last_block = block
-        lengths[-1][-1].append(int(n or 0))
-    return Layout(chapter_ids, lengths, rates.pop())
+        lengths[-1][-1].append(resampled_length(int(n or 0), int(rate or target), target))
+    return Layout(chapter_ids, lengths, target)
 
 
 def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.ndarray:
@@ -134,8 +133,8 @@ def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.n
         if block_id != last_block:
             paragraphs.append([])
             last_block = block_id
-        samples, _rate = audio.decode(data) if data else (np.zeros(0, np.int16), sample_rate)
-        paragraphs[-1].append(samples)
+        samples, rate = audio.decode(data) if data else (np.zeros(0, np.int16), sample_rate)
+        paragraphs[-1].append(resample(samples, rate, sample_rate))
     return audio.join(
         paragraphs,
         sample_rate,

@@ -32,17 +32,30 @@ from api.routes import (
     projects,
     segments,
     speech,
+    voice_choice,
+    voices,
 )
 from api.runtime import Runtime
 from api.security import require_api_key
 from api.ui import mount_ui
+from api.voice_registry import VoiceRegistry, VoiceSyncService
 from contract.settings import Mode, Settings
 from messaging.transport import Transport
 from synthesis.base import Synthesizer
 
 log = logging.getLogger(__name__)
 
-API_ROUTERS = (projects, documents, lexicon, conversions, segments, chapters, events)
+API_ROUTERS = (
+    projects,
+    documents,
+    lexicon,
+    conversions,
+    segments,
+    chapters,
+    events,
+    voices,
+    voice_choice,
+)
 
 
 def _validation_message(errors: list[Any]) -> str:
@@ -110,15 +123,31 @@ def create_app(
         ``session_factory``, ``synthesizer``, ``event_hub`` and ``readiness``.
     """
     runtime = Runtime.build(settings, synthesizer=synthesizer, transport=transport)
+    registry = VoiceRegistry(settings, runtime.session_factory, runtime.synthesizer)
+    route_pools = getattr(runtime.synthesizer, "route_pools", None)
+    if callable(route_pools):
+        route_pools(registry.pool_of)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.hub.bind(asyncio.get_running_loop())
         await run_in_threadpool(runtime.start)
+        # Registered voices are served again (TorchServe may have restarted without them): at
+        # once in-process, in the background against TorchServe (registrations take a while).
+        voice_sync = VoiceSyncService(registry)
+        if registry.serves_in_process():
+            await run_in_threadpool(registry.sync_all)
+        else:
+            voice_sync.start()
         try:
             yield
         finally:
+            voice_sync.stop()
             await run_in_threadpool(runtime.stop)
+            # A registration still under way is abandoned (the thread is a daemon); the next
+            # start, or the voice-sync sidecars, register the voice.
+            await run_in_threadpool(voice_sync.join, 5.0)
+            registry.close()
 
     app = FastAPI(
         title="Voxmill",
@@ -136,6 +165,7 @@ def create_app(
     app.state.synthesizer = runtime.synthesizer
     app.state.event_hub = runtime.hub
     app.state.readiness = runtime.readiness_checks()
+    app.state.voice_registry = registry
     _install_error_handlers(app)
 
     ops.install_metrics(app)  # request counts and latencies for every route

@@ -96,6 +96,8 @@ class Project(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     voice: Mapped[str] = mapped_column(String(100))
+    # A pinned version of a registered voice; None follows the voice's default version.
+    voice_version: Mapped[str | None] = mapped_column(String(20))
     speed: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -140,6 +142,9 @@ class Chapter(Base):
     )
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
+    # Another voice for this chapter (None: the project's).
+    voice: Mapped[str | None] = mapped_column(String(100))
+    voice_version: Mapped[str | None] = mapped_column(String(20))
 
     project: Mapped[Project] = relationship(back_populates="chapters")
     blocks: Mapped[list[Block]] = relationship(
@@ -157,6 +162,9 @@ class Block(Base):
         ForeignKey("chapters.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+    # Another voice for this paragraph, e.g. a quoted speaker (None: the chapter's).
+    voice: Mapped[str | None] = mapped_column(String(100))
+    voice_version: Mapped[str | None] = mapped_column(String(20))
 
     chapter: Mapped[Chapter] = relationship(back_populates="blocks")
     segments: Mapped[list[Segment]] = relationship(
@@ -212,6 +220,10 @@ class Segment(Base):
     num_samples: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     worker: Mapped[str | None] = mapped_column(String(200))
+    # The voice and exact version the current task speaks with (recorded when it is queued; a
+    # re-synthesis keeps the version unless asked for the newest).
+    voice: Mapped[str | None] = mapped_column(String(100))
+    voice_version: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     block: Mapped[Block] = relationship(back_populates="segments")
@@ -270,3 +282,58 @@ class LexiconEntry(Base):
     alias: Mapped[str | None] = mapped_column(String(200))
     phoneme: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Voice(Base):
+    """A registered (uploaded) voice: its description, serving settings and default version.
+
+    Built-in voices (archives shipped in the image's model store, like ``joe``) have no row.
+    """
+
+    __tablename__ = "voices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    language: Mapped[str] = mapped_column(String(35))
+    gender: Mapped[str | None] = mapped_column(String(20))
+    description: Mapped[str | None] = mapped_column(Text)
+    pool: Mapped[str] = mapped_column(String(20), default="cpu")
+    default_version: Mapped[str | None] = mapped_column(String(20))
+    workers: Mapped[int] = mapped_column(Integer, default=1)
+    batch_size: Mapped[int] = mapped_column(Integer, default=1)
+    max_batch_delay_ms: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    versions: Mapped[list[VoiceVersion]] = relationship(
+        back_populates="voice", order_by="VoiceVersion.number", passive_deletes=True
+    )
+
+
+class VoiceVersion(Base):
+    """One uploaded version of a voice: its archive in the model store and its sample."""
+
+    __tablename__ = "voice_versions"
+    __table_args__ = (UniqueConstraint("voice_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    voice_id: Mapped[int] = mapped_column(ForeignKey("voices.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    family: Mapped[str] = mapped_column(String(20))
+    archive_key: Mapped[str] = mapped_column(String(200))
+    archive_sha256: Mapped[str] = mapped_column(String(64))
+    archive_bytes: Mapped[int] = mapped_column(BigInteger)
+    sample_text: Mapped[str] = mapped_column(Text)
+    sample_audio: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    sample_duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    voice: Mapped[Voice] = relationship(back_populates="versions")
+
+    @property
+    def version(self) -> str:
+        """The version's name, as TorchServe knows it (``/predictions/<voice>/<version>``)."""
+        return str(self.number)

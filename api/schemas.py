@@ -46,6 +46,9 @@ class ProjectOut(BaseModel):
     id: int
     name: str
     voice: str
+    voice_version: str | None = Field(
+        default=None, description="pinned version of a registered voice; null follows its default"
+    )
     speed: float
     created_at: datetime
 
@@ -85,6 +88,8 @@ class ChapterSummary(BaseModel):
     position: int
     title: str
     counts: Counts
+    voice: str | None = Field(default=None, description="the chapter's own voice, if any")
+    voice_version: str | None = None
 
 
 class DocumentOut(BaseModel):
@@ -231,6 +236,8 @@ class SegmentOut(BaseModel):
     last_error: str | None
     duration_ms: int | None
     sample_rate: int | None
+    voice: str | None = Field(default=None, description="the voice last queued for it")
+    voice_version: str | None = Field(default=None, description="its exact version")
 
     @model_validator(mode="before")
     @classmethod
@@ -252,6 +259,8 @@ class BlockOut(BaseModel):
     id: int
     position: int
     segments: list[SegmentOut]
+    voice: str | None = Field(default=None, description="the paragraph's own voice, if any")
+    voice_version: str | None = None
 
 
 class ChapterDetail(BaseModel):
@@ -263,6 +272,8 @@ class ChapterDetail(BaseModel):
     title: str
     counts: Counts
     blocks: list[BlockOut]
+    voice: str | None = None
+    voice_version: str | None = None
 
 
 class ResynthesizeRequest(BaseModel):
@@ -284,6 +295,11 @@ class ResynthesizeRequest(BaseModel):
             "the spoken form to use instead of the front end's (plain words or SSML), kept until "
             "the text is corrected; omit both fields to synthesize the segment again as it is"
         ),
+    )
+    latest_voice: bool = Field(
+        default=False,
+        description="speak with the voice's current default version instead of the version "
+        "that spoke this segment before",
     )
 
 

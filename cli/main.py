@@ -122,6 +122,7 @@ DELEGATED = {
     "migrate": ("api.db", "migrate_cli", "apply database migrations"),
     "convert": ("cli.convert", "cli", "convert a document to one audio file"),
     "ts-gateway": ("gateway.app", "cli", "authenticating gateway for TorchServe"),
+    "voice-sync": ("voices.sync", "cli", "keep a TorchServe in line with the voice catalog"),
 }
 
 

@@ -1,7 +1,7 @@
 """Every limit and default a user can meet, defined once.
 
 The settings (``contract/settings.py``), the voice handler, the API's request schemas, the CLI
-and the README's "Limits" table read these; ``tests/unit/test_limits.py`` checks that the table
+and the README's "Limits" table read these; ``tests/unit/test_contract.py`` checks that the table
 says what this module says. Values that an operator may change are only the defaults of a
 setting or of a handler option (named beside each).
 """
@@ -72,3 +72,18 @@ MAX_LEXICON_ENTRIES = 5_000
 # One entry: the written word, and what it is read as (words, or IPA phonemes).
 MAX_LEXICON_GRAPHEME_CHARS = 100
 MAX_LEXICON_PRONUNCIATION_CHARS = 200
+
+# Voice uploads (``POST /v1/voices``). The request body (413 above it), setting
+# ``VOXMILL_MAX_VOICE_UPLOAD_BYTES``; everything an archive unpacks to (the zip-bomb bound, checked
+# on the bytes written while unpacking), setting ``VOXMILL_MAX_VOICE_UNPACKED_BYTES``; and the
+# number of entries an archive may hold (a voice is a handful of files; fixed).
+MAX_VOICE_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_VOICE_UNPACKED_BYTES = 1024 * 1024 * 1024
+MAX_VOICE_ARCHIVE_ENTRIES = 200
+# The sample text an uploaded voice must speak to be accepted (fixed).
+MAX_VOICE_SAMPLE_CHARS = 500
+# The child process that loads an uploaded voice and speaks the sample: wall-clock time and
+# address space. Settings ``VOXMILL_VOICE_VALIDATE_TIMEOUT_S`` and
+# ``VOXMILL_VOICE_VALIDATE_MEMORY_MB``.
+VOICE_VALIDATE_TIMEOUT_S = 300.0
+VOICE_VALIDATE_MEMORY_MB = 8192

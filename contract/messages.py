@@ -89,6 +89,15 @@ class TaskMessage(_Message):
     voice: str
     text: str = Field(min_length=1)
     params: SynthesisParams = Field(default_factory=SynthesisParams)
+    # The exact version of a registered voice (None: a built-in voice, served unversioned).
+    voice_version: str | None = Field(default=None, max_length=20)
+    # The TorchServe pool that serves the voice ("cpu", "gpu"); the worker maps it to a URL.
+    pool: str | None = Field(default=None, max_length=20)
+
+    def voice_target(self) -> dict[str, str]:
+        """The synthesizer keywords that pin the voice version and pool (empty if neither)."""
+        target = {"version": self.voice_version, "pool": self.pool}
+        return {k: v for k, v in target.items() if v}
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,7 @@ environment at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from enum import StrEnum
 from functools import lru_cache
@@ -19,6 +20,8 @@ from contract import limits
 from contract.retry import RetryPolicy
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "guest", "secret", "voxmill"})
+# Roles a key can carry in VOXMILL_API_KEYS ("key:admin"); a key without one is a plain user.
+API_KEY_ROLES = frozenset({"admin", "user"})
 
 
 class Mode(StrEnum):
@@ -50,7 +53,26 @@ class Settings(BaseSettings):
     torchserve_key_file: Path | None = None
     torchserve_timeout_s: float = 120.0
     # JSON object voice -> TorchServe inference URL; voices not listed go to torchserve_url.
+    # (Kept for compatibility: a registered voice carries its pool instead, see torchserve_pools.)
     voice_routes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # JSON object pool name ("cpu", "gpu") -> TorchServe inference URL. A registered voice names
+    # its pool; tasks carry it, so workers route without a database.
+    torchserve_pools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # TorchServe's management API (loopback or cluster network only), per pool; "" = the API does
+    # not register voices itself (in Kubernetes each TorchServe pod's voice-sync sidecar does).
+    torchserve_management_url: str = ""
+    torchserve_management_pools: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # TorchServe's metrics endpoint (no token), for GET /v1/voices/{name}/health.
+    torchserve_metrics_url: str = ""
+    # The key file holding TorchServe's management key (default: torchserve_key_file).
+    torchserve_management_key_file: Path | None = None
+    # Voice uploads: off where the API cannot write the model store TorchServe reads; body size,
+    # total unpacked size, and the validation sandbox's limits.
+    voice_uploads: bool = True
+    max_voice_upload_bytes: int = limits.MAX_VOICE_UPLOAD_BYTES
+    max_voice_unpacked_bytes: int = limits.MAX_VOICE_UNPACKED_BYTES
+    voice_validate_timeout_s: float = limits.VOICE_VALIDATE_TIMEOUT_S
+    voice_validate_memory_mb: int = limits.VOICE_VALIDATE_MEMORY_MB
     default_voice: str = "joe"
     model_store: Path = Path("model-store")
 
@@ -92,7 +114,9 @@ class Settings(BaseSettings):
     # Embedded mode: synthesis threads inside the API process.
     embedded_workers: int = 2
 
-    @field_validator("voice_routes", mode="before")
+    @field_validator(
+        "voice_routes", "torchserve_pools", "torchserve_management_pools", mode="before"
+    )
     @classmethod
     def _parse_routes(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -102,8 +126,29 @@ class Settings(BaseSettings):
                 return json.loads(value)
             except json.JSONDecodeError as e:
                 raise ValueError(
-                    'VOXMILL_VOICE_ROUTES must be a JSON object like {"joe": "http://ts:8080"}'
+                    'must be a JSON object like {"joe": "http://ts:8080"} or '
+                    '{"cpu": "http://ts-cpu:8080"}'
                 ) from e
+        return value
+
+    @field_validator("torchserve_management_url")
+    @classmethod
+    def _private_management(cls, value: str) -> str:
+        if value and not is_internal_url(value):
+            raise ValueError(
+                "VOXMILL_TORCHSERVE_MANAGEMENT_URL must point at loopback or the cluster network "
+                f"(127.0.0.1, a *.svc name, a private address), not {value!r}"
+            )
+        return value
+
+    @field_validator("torchserve_management_pools")
+    @classmethod
+    def _private_management_pools(cls, value: dict[str, str]) -> dict[str, str]:
+        for pool, url in value.items():
+            if not is_internal_url(url):
+                raise ValueError(
+                    f"management URL of pool {pool!r} must be on loopback or the cluster network"
+                )
         return value
 
     @field_validator("api_keys", mode="before")
@@ -120,7 +165,7 @@ class Settings(BaseSettings):
         token_missing = self.torchserve_token.lower() in PLACEHOLDER_SECRETS
         if self.torchserve_url and token_missing and self.torchserve_key_file is None:
             raise ValueError("VOXMILL_TORCHSERVE_TOKEN is a placeholder; set the real token")
-        if any(k.lower() in PLACEHOLDER_SECRETS for k in self.api_keys):
+        if any(k.lower() in PLACEHOLDER_SECRETS for k in self.api_key_roles()):
             raise ValueError("VOXMILL_API_KEYS contains a placeholder key")
         if "guest:guest@" in self.broker_url and self.mode is Mode.DISTRIBUTED:
             raise ValueError("VOXMILL_BROKER_URL uses the guest account; set real credentials")
@@ -136,9 +181,41 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'voxmill.db').resolve()}"
 
-    def torchserve_for(self, voice: str) -> str:
-        """The TorchServe inference base URL that serves ``voice``."""
+    def torchserve_for(self, voice: str, pool: str | None = None) -> str:
+        """The TorchServe inference base URL that serves ``voice`` (in ``pool`` if given)."""
+        if pool and pool in self.torchserve_pools:
+            return self.torchserve_pools[pool]
         return self.voice_routes.get(voice, self.torchserve_url)
+
+    def management_url_for(self, pool: str | None) -> str:
+        """The management API of ``pool``'s TorchServe ("" when the API registers nothing)."""
+        if pool and pool in self.torchserve_management_pools:
+            return self.torchserve_management_pools[pool]
+        return self.torchserve_management_url
+
+    def api_key_roles(self) -> dict[str, frozenset[str]]:
+        """Each configured API key with its roles.
+
+        ``VOXMILL_API_KEYS`` entries are ``key`` (a user) or ``key:role`` (``key:admin``); a
+        suffix that is not a known role stays part of the key, so older keys that contain a
+        colon keep working.
+        """
+        roles: dict[str, frozenset[str]] = {}
+        for entry in self.api_keys:
+            key, sep, role = entry.rpartition(":")
+            if sep and key and role in API_KEY_ROLES:
+                roles[key] = roles.get(key, frozenset()) | {role}
+            else:
+                roles[entry] = roles.get(entry, frozenset()) | {"user"}
+        return roles
+
+    def management_key(self) -> str:
+        """TorchServe's management key, read from its key file ("" when unknown)."""
+        path = self.torchserve_management_key_file or self.torchserve_key_file
+        if path and path.exists():
+            keys = json.loads(path.read_text())
+            return str(keys.get("management", {}).get("key", ""))
+        return ""
 
     def torchserve_auth_token(self) -> str:
         """The inference token: the explicit setting, else read from TorchServe's key file."""
@@ -148,6 +225,34 @@ class Settings(BaseSettings):
             keys = json.loads(self.torchserve_key_file.read_text())
             return str(keys.get("inference", {}).get("key", ""))
         return ""
+
+
+# Private ranges a cluster's pods and services live in (RFC 1918, CGNAT, IPv6 ULA). Not
+# ipaddress's is_private, which also counts documentation and other reserved ranges.
+_CLUSTER_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def is_internal_url(url: str) -> bool:
+    """Whether ``url``'s host is loopback, a private address or a cluster-internal name.
+
+    TorchServe's management API registers code to run: Voxmill never sends its key anywhere else.
+    """
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # Kubernetes names: "svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local".
+        return "." not in host or host.endswith((".svc", ".cluster.local"))
+    return address.is_loopback or any(address in net for net in _CLUSTER_NETWORKS)
 
 
 @lru_cache

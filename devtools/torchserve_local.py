@@ -25,6 +25,7 @@ import httpx
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("model-store/config.properties")
+_VERSIONED = re.compile(r"^[a-z0-9][a-z0-9_-]*\.v[0-9]+\.mar$")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,17 @@ def write_config(base: Path, target: LocalTorchServe, model_store: Path) -> Path
         text,
         flags=re.M,
     )
-    text += f"\nmodel_store={model_store.resolve()}\n"
+    store = model_store.resolve()
+    # Registration is limited to this instance's own store (bare archive names resolve there;
+    # any URL must match this, and no http URL does).
+    allowed = re.escape(str(store)).replace("\\", "\\\\")
+    text = re.sub(
+        r"^allowed_urls=.*$",
+        lambda _m: f"allowed_urls=^file://{allowed}/[A-Za-z0-9_.-]+\\\\.mar$",
+        text,
+        flags=re.M,
+    )
+    text += f"\nmodel_store={store}\n"
     # Worker sockets and extracted archives go under the instance's own temp dir, so two
     # TorchServes (say `make torchserve` and a test run) never share /tmp/.ts.sock.9000.
     text += f"vmargs=-Xmx1g -XX:-UseContainerSupport -Djava.io.tmpdir={target.tmp_dir}\n"
@@ -104,7 +115,9 @@ def start(
     timeout_s: float = 180.0,
 ) -> None:
     """Start TorchServe in the background and wait until every model has a ready worker."""
-    archives = sorted(p.name for p in model_store.glob("*.mar"))
+    # Built-in voices only: uploaded voice versions (<name>.v<N>.mar) are registered by the API
+    # through the management API, with their default version.
+    archives = sorted(p.name for p in model_store.glob("*.mar") if not _VERSIONED.match(p.name))
     if not archives:
         raise RuntimeError(f"no .mar in {model_store}: run 'make mar' first")
     target.workdir.mkdir(parents=True, exist_ok=True)

@@ -95,15 +95,35 @@ class EncodedAudio:
 class Synthesizer(Protocol):
     """Text to audio with a named voice."""
 
-    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        """Synthesize ``text`` to samples; raises a :class:`SynthesisError` subclass on failure."""
+    def synthesize(
+        self,
+        voice: str,
+        text: str,
+        params: SynthesisParams | None = None,
+        *,
+        version: str | None = None,
+        pool: str | None = None,
+    ) -> Audio:
+        """Synthesize ``text`` to samples; raises a :class:`SynthesisError` subclass on failure.
+
+        ``version`` pins a version of a registered voice (default: the voice's default version);
+        ``pool`` names the TorchServe pool that serves it (ignored in-process).
+        """
         ...
 
     def synthesize_encoded(
-        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+        self,
+        voice: str,
+        text: str,
+        params: SynthesisParams | None = None,
+        *,
+        fmt: str = "flac",
+        version: str | None = None,
+        pool: str | None = None,
     ) -> EncodedAudio:
         """Synthesize ``text`` to a file the handler encoded as ``fmt``, without decoding it;
-        raises a :class:`SynthesisError` subclass on failure."""
+        raises a :class:`SynthesisError` subclass on failure. ``version`` and ``pool`` as for
+        :meth:`synthesize`."""
         ...
 
     def voices(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 import httpx
@@ -77,24 +78,39 @@ def _described(response: httpx.Response, fmt: str) -> EncodedAudio:
 class TorchServeSynthesizer:
     """Synthesize through TorchServe's inference API, with its token.
 
-    ``POST {base}/predictions/{voice}`` where the base URL comes from ``Settings.torchserve_for``
-    (``VOXMILL_VOICE_ROUTES``, else ``VOXMILL_TORCHSERVE_URL``). Errors map onto the
+    ``POST {base}/predictions/{voice}[/{version}]`` where the base URL comes from
+    ``Settings.torchserve_for`` (the voice's pool in ``VOXMILL_TORCHSERVE_POOLS``, else
+    ``VOXMILL_VOICE_ROUTES``, else ``VOXMILL_TORCHSERVE_URL``). Errors map onto the
     :mod:`synthesis.base` classes so callers know whether to retry.
 
     Args:
-        settings: URLs, routes, token (or key file) and timeout.
+        settings: URLs, routes, pools, token (or key file) and timeout.
         http: A client to use (tests pass one with ``httpx.MockTransport``); by default one is made
             and closed by :meth:`close`.
+        pool_of: The pool of a voice when a call names none (the API's voice registry).
     """
 
-    def __init__(self, settings: Settings, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.Client | None = None,
+        *,
+        pool_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._settings = settings
+        # The API knows each registered voice's pool (from its database); workers get it in the
+        # task instead.
+        self._pool_of = pool_of
         self._own_http = http is None
         self._http = http or httpx.Client(
             timeout=httpx.Timeout(settings.torchserve_timeout_s, connect=10.0)
         )
         self._token = settings.torchserve_auth_token()
         self._policy = settings.retry_policy()
+
+    def route_pools(self, pool_of: Callable[[str], str | None]) -> None:
+        """Route each voice to its pool's TorchServe: ``pool_of(voice)`` (the API's registry)."""
+        self._pool_of = pool_of
 
     def close(self) -> None:
         """Close the HTTP client if this object made it."""
@@ -114,8 +130,17 @@ class TorchServeSynthesizer:
         """
         return sorted({self._settings.default_voice, *self._settings.voice_routes})
 
-    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        """Synthesize ``text`` with ``voice`` to samples (the handler's raw PCM).
+    def synthesize(
+        self,
+        voice: str,
+        text: str,
+        params: SynthesisParams | None = None,
+        *,
+        version: str | None = None,
+        pool: str | None = None,
+    ) -> Audio:
+        """Synthesize ``text`` with ``voice`` (``version`` of it, on ``pool``'s TorchServe) to
+        samples (the handler's raw PCM).
 
         Raises:
             TransientSynthesisError: 5xx, 408/429, a timeout or a dropped connection.
@@ -123,19 +148,33 @@ class TorchServeSynthesizer:
             PermanentSynthesisError: The input was refused (other 4xx, with the server's text),
                 the token was refused twice, or no TorchServe URL is configured.
         """
-        encoded = self.synthesize_encoded(voice, text, params, fmt="pcm")
+        encoded = self.synthesize_encoded(
+            voice, text, params, fmt="pcm", version=version, pool=pool
+        )
         return Audio.from_pcm(encoded.data, encoded.sample_rate)
 
     def synthesize_encoded(
-        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+        self,
+        voice: str,
+        text: str,
+        params: SynthesisParams | None = None,
+        *,
+        fmt: str = "flac",
+        version: str | None = None,
+        pool: str | None = None,
     ) -> EncodedAudio:
         """Synthesize ``text`` with ``voice`` to a file the handler encoded as ``fmt``; the bytes
-        are not decoded, their length comes from the handler's headers.
+        are not decoded, their length comes from the handler's headers. ``version`` pins a
+        version of a registered voice (``/predictions/{voice}/{version}``); ``pool`` picks the
+        TorchServe pool (default: the voice's pool from the API's registry, else the voice
+        routes).
 
         Raises:
             The same errors as :meth:`synthesize`.
         """
-        base = self._settings.torchserve_for(voice).rstrip("/")
+        if pool is None and self._pool_of is not None:
+            pool = self._pool_of(voice)
+        base = self._settings.torchserve_for(voice, pool).rstrip("/")
         if not base:
             raise PermanentSynthesisError(
                 f"no TorchServe URL for voice {voice!r}: set VOXMILL_TORCHSERVE_URL or add the "
@@ -143,6 +182,8 @@ class TorchServeSynthesizer:
             )
         payload = handler_request(text, params, fmt)
         url = f"{base}/predictions/{quote(voice, safe='')}"
+        if version:
+            url += f"/{quote(version, safe='')}"
 
         response = self._post(url, payload)
         if _is_token_refusal(response):
@@ -159,7 +200,11 @@ class TorchServeSynthesizer:
 
     def ping(self) -> bool:
         """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness)."""
-        bases = {self._settings.torchserve_url, *self._settings.voice_routes.values()}
+        bases = {
+            self._settings.torchserve_url,
+            *self._settings.voice_routes.values(),
+            *self._settings.torchserve_pools.values(),
+        }
         bases.discard("")
         if not bases:
             return False

@@ -74,7 +74,9 @@ def _copy_handler_packages(dest: Path) -> None:
         )
 
 
-def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) -> Path:
+def archive(
+    name: str, voice_dir: Path, model_config: Path, export_dir: Path, *, version: str = VERSION
+) -> Path:
     """Run ``torch-model-archiver`` over a staged voice.
 
     Args:
@@ -82,6 +84,7 @@ def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) ->
         voice_dir: A staged voice directory (``voice.json`` and its files).
         model_config: The ``model-config.yaml`` (batching, workers, handler options).
         export_dir: Where ``<name>.mar`` is written (replaced if present).
+        version: The model version in the archive's manifest (``/predictions/<name>/<version>``).
 
     Returns:
         The path of the archive.
@@ -100,7 +103,7 @@ def archive(name: str, voice_dir: Path, model_config: Path, export_dir: Path) ->
             "--model-name",
             name,
             "--version",
-            VERSION,
+            version,
             "--handler",
             str(extra / "handlers" / HANDLER_FILE),
             "--extra-files",

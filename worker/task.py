@@ -128,7 +128,9 @@ def process_task(
 
 
 def _synthesize(task: TaskMessage, synthesizer: Synthesizer) -> EncodedAudio:
-    return synthesizer.synthesize_encoded(task.voice, task.text, task.params, fmt=STORED_FORMAT)
+    return synthesizer.synthesize_encoded(
+        task.voice, task.text, task.params, fmt=STORED_FORMAT, **task.voice_target()
+    )
 
 
 def _unexpected(error: Exception) -> TransientSynthesisError:

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from api import crud, exports
 from api.deps import SessionDep, chapter_or_404
+from api.models import Block
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import AudioFormat, BlockOut, ChapterDetail, Counts, SegmentOut
 from audio.codecs import MEDIA_TYPES
@@ -27,9 +29,22 @@ def get_chapter(chapter_id: int, session: SessionDep) -> ChapterDetail:
     chapter = chapter_or_404(session, chapter_id)
     blocks: list[BlockOut] = []
     counts = crud.StatusCounts()
+    voices = {
+        b.id: (b.voice, b.voice_version)
+        for b in session.scalars(select(Block).where(Block.chapter_id == chapter.id))
+    }
     for block_position, segment in crud.chapter_segments(session, chapter_id=chapter.id):
         if not blocks or blocks[-1].id != segment.block_id:
-            blocks.append(BlockOut(id=segment.block_id, position=block_position, segments=[]))
+            voice, version = voices.get(segment.block_id, (None, None))
+            blocks.append(
+                BlockOut(
+                    id=segment.block_id,
+                    position=block_position,
+                    segments=[],
+                    voice=voice,
+                    voice_version=version,
+                )
+            )
         blocks[-1].segments.append(SegmentOut.model_validate(segment))
         counts.add(segment.status.value, 1)
     return ChapterDetail(
@@ -39,6 +54,8 @@ def get_chapter(chapter_id: int, session: SessionDep) -> ChapterDetail:
         title=chapter.title,
         counts=Counts.of(counts),
         blocks=blocks,
+        voice=chapter.voice,
+        voice_version=chapter.voice_version,
     )
 
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import crud, exports
 from api.deps import RuntimeDep, SessionDep, SettingsDep, project_or_404
-from api.models import Project, utcnow
+from api.models import Project, Voice, utcnow
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import (
     AudioFormat,
@@ -37,12 +38,18 @@ def project_detail(session: Session, project: Project) -> ProjectDetail:
         id=project.id,
         name=project.name,
         voice=project.voice,
+        voice_version=project.voice_version,
         speed=project.speed,
         created_at=project.created_at,
         counts=Counts.of(tree.counts),
         chapters=[
             ChapterSummary(
-                id=chapter.id, position=chapter.position, title=chapter.title, counts=Counts.of(c)
+                id=chapter.id,
+                position=chapter.position,
+                title=chapter.title,
+                counts=Counts.of(c),
+                voice=chapter.voice,
+                voice_version=chapter.voice_version,
             )
             for chapter, c in tree.chapters
         ],
@@ -66,7 +73,7 @@ def create_project(
     voice = body.voice or settings.default_voice
     synthesizer = request.app.state.synthesizer
     if synthesizer is not None:
-        known = synthesizer.voices()
+        known = [*synthesizer.voices(), *session.scalars(select(Voice.name))]
         if known and voice not in known:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -65,7 +65,13 @@ def _resynthesize(
         body.spoken_text if body is not None else None, "spoken_text", "the words to say"
     )
     try:
-        conversion = crud.resynthesize(session, segment=segment, text=text, spoken_text=spoken)
+        conversion = crud.resynthesize(
+            session,
+            segment=segment,
+            text=text,
+            spoken_text=spoken,
+            latest_voice=bool(body is not None and body.latest_voice),
+        )
     except crud.ConflictError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     except SsmlError as e:

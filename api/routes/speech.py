@@ -1,4 +1,5 @@
-"""``POST /v1/audio/speech`` (OpenAI-compatible synchronous synthesis) and ``GET /v1/voices``.
+"""``POST /v1/audio/speech`` (OpenAI-compatible synchronous synthesis); the voices themselves are
+listed by ``GET /v1/voices`` (:mod:`api.routes.voices`).
 
 The text goes straight to the app's synthesizer (TorchServe in the distributed mode, the handler
 in-process in the embedded mode), never through the conversion queue. Text longer than one chunk
@@ -98,14 +99,6 @@ class CreateSpeechRequest(BaseModel):
         le=limits.SPEED_MAX,
         description="Speaking rate, 1.0 = normal",
     )
-
-
-class VoiceInfo(BaseModel):
-    """One voice a client can ask for."""
-
-    id: str
-    name: str
-    default: bool = False
 
 
 def _settings(request: Request) -> Settings:
@@ -346,13 +339,3 @@ async def create_speech(
         return _error_response(e, voice, synthesizer)
     data = await run_in_threadpool(encode, np.concatenate(parts), rate, fmt)
     return Response(data, media_type=media_type(fmt, rate), headers=headers)
-
-
-@router.get("/voices", summary="The voices this server speaks with")
-async def list_voices(settings: SettingsDep, synthesizer: SynthesizerDep) -> list[VoiceInfo]:
-    """Every voice the synthesizer serves, the default one marked."""
-    names = await run_in_threadpool(synthesizer.voices)
-    return [
-        VoiceInfo(id=name, name=name, default=name == settings.default_voice)
-        for name in sorted(names)
-    ]

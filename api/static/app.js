@@ -4,6 +4,7 @@ import { apiKey, checkKey, onUnauthorized } from "./api.js";
 import { focusHeading, h } from "./dom.js";
 import { renderProject } from "./project.js";
 import { renderHome } from "./projects.js";
+import { renderProjectVoices, renderVoices } from "./voices.js";
 
 const main = document.getElementById("main");
 const notice = document.getElementById("notice");
@@ -23,6 +24,9 @@ function route() {
   const project = /^#\/projects\/(\d+)\/?$/.exec(hash);
   if (hash === "#/" || hash === "#") return { name: "home" };
   if (project) return { name: "project", id: Number(project[1]) };
+  if (hash === "#/voices") return { name: "voices" };
+  const projectVoices = /^#\/projects\/(\d+)\/voices\/?$/.exec(hash);
+  if (projectVoices) return { name: "project-voices", id: Number(projectVoices[1]) };
   return { name: "missing" };
 }
 
@@ -35,6 +39,8 @@ function render() {
   const r = route();
   if (r.name === "home") cleanup = renderHome(main);
   else if (r.name === "project") cleanup = renderProject(main, r.id);
+  else if (r.name === "voices") cleanup = renderVoices(main);
+  else if (r.name === "project-voices") cleanup = renderProjectVoices(main, r.id);
   else {
     main.replaceChildren(
       h(

@@ -106,6 +106,7 @@ class ProjectPage {
         "nav",
         { class: "crumbs", "aria-label": "Breadcrumb" },
         h("a", { href: "#/" }, "← Projects"),
+        h("a", { href: `#/projects/${detail.id}/voices`, class: "crumb-side" }, "Voices of this project"),
       ),
       h("div", { class: "page-head" }, this.title, this.meta, this.live),
       h(

@@ -112,7 +112,14 @@ def test_no_service_exposes_torchserve_management(render: Render, profile: str) 
         assert props["grpc_management_address"] == "127.0.0.1"
         assert props["grpc_inference_address"] == "127.0.0.1"
         assert props["disable_token_authorization"] == "false"
-        assert props["enable_model_api"] == "false"
+        # Voice registration is on, but only the in-pod voice-sync sidecar reaches it (loopback),
+        # and only archives of the model store can be registered.
+        assert props["enable_model_api"] == "true"
+        assert props["allowed_urls"].startswith("^file://")
+        sync = pod["voice-sync"]
+        assert "ports" not in sync
+        env = {e["name"]: e.get("value") for e in sync["env"]}
+        assert env["VOXMILL_TORCHSERVE_MANAGEMENT_URL"] == "http://127.0.0.1:8081"
         # ...and the only port of the pod is the authenticating gateway's.
         (gateway_port,) = pod["gateway"]["ports"]
         assert gateway_port["containerPort"] not in TORCHSERVE_PRIVATE_PORTS
@@ -123,6 +130,22 @@ def test_no_service_exposes_torchserve_management(render: Render, profile: str) 
             if "-torchserve-" in service["metadata"]["name"]:
                 assert port["targetPort"] not in TORCHSERVE_PRIVATE_PORTS | {"management"}
             assert port.get("targetPort") != 8081 and port["port"] != 8081
+
+
+def test_voice_management_can_be_switched_off(render: Render, template: Template) -> None:
+    result = template("torchserve.voiceManagement.enabled=false")
+    assert result.returncode == 0, result.stderr
+    assert "enable_model_api=false" in result.stdout
+    assert "name: voice-sync" not in result.stdout
+
+
+def test_voice_uploads_share_the_model_store_claim(template: Template) -> None:
+    result = template("torchserve.modelStore.existingClaim=voices-rwx")
+    assert result.returncode == 0, result.stderr
+    assert 'name: VOXMILL_VOICE_UPLOADS\n              value: "true"' in result.stdout
+    assert result.stdout.count('claimName: "voices-rwx"') >= 2  # the API and TorchServe
+    plain = template("torchserve.cpu.enabled=true")
+    assert 'name: VOXMILL_VOICE_UPLOADS\n              value: "false"' in plain.stdout
 
 
 def test_management_address_cannot_be_rebound_through_values(template: Template) -> None:

@@ -44,16 +44,17 @@ class Server:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def start_server(data_dir: Path, api_keys: str | None) -> Server:
+def start_server(data_dir: Path, api_keys: str | None, model_store: Path | None = None) -> Server:
     """Start the app (embedded mode, SQLite and audio under ``data_dir``) and wait for /healthz.
 
-    The command is ``voxmill api``, the same one ``make run`` uses.
+    The command is ``voxmill api``, the same one ``make run`` uses. ``model_store`` defaults to
+    the repository's (tests that upload voices pass their own).
     """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXMILL_")}
     env.update(
         VOXMILL_DATA_DIR=str(data_dir),
-        VOXMILL_MODEL_STORE=str(ROOT / "model-store"),
+        VOXMILL_MODEL_STORE=str(model_store or ROOT / "model-store"),
         VOXMILL_ENVIRONMENT="test",
     )
     if api_keys:

@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -57,12 +58,16 @@ def rabbitmq_url() -> str:
 
 
 @pytest.fixture
-def rabbit_settings(rabbitmq_url: str) -> Iterator[Settings]:
+def rabbit_settings(rabbitmq_url: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings for the distributed mode with a unique queue prefix; its topology is deleted after
-    the test. Small limits and fast back-offs keep the tests quick."""
+    the test. Small limits and fast back-offs keep the tests quick. The model store and data
+    directory are the test's own: an API writes the voice catalog of its database (which the
+    session's tests share) into its model store, never into the repository's."""
     settings = Settings(
         mode=Mode.DISTRIBUTED,
         environment="test",
+        data_dir=tmp_path / "data",
+        model_store=tmp_path / "model-store",
         broker_url=rabbitmq_url,
         queue_prefix=f"test-{uuid.uuid4().hex[:12]}",
         delivery_limit=3,

@@ -64,12 +64,16 @@ def test_management_api_needs_its_own_key(torchserve: object) -> None:
     assert [m["modelName"] for m in listed["models"]] == ["joe"]
 
 
-def test_model_registration_over_http_is_off(torchserve: object) -> None:
+def test_registration_is_limited_to_the_model_store(torchserve: object) -> None:
+    # The management API is on for uploaded voices, but registers only archives of the store.
     headers = {"Authorization": f"Bearer {torchserve.key('management')}"}  # type: ignore[attr-defined]
     url = f"{torchserve.management_url}/models"  # type: ignore[attr-defined]
-    answer = httpx.post(url, params={"url": "https://example.com/evil.mar"}, headers=headers)
-    assert answer.status_code >= 400
-    assert "disabled" in answer.text.lower() or "not allowed" in answer.text.lower()
+    for outside in ("https://example.com/evil.mar", "file:///etc/evil.mar"):
+        answer = httpx.post(url, params={"url": outside}, headers=headers, timeout=30)
+        assert answer.status_code == 404
+        assert "does not match any allowed url" in answer.text.lower()
+    answer = httpx.post(url, params={"url": "../evil.mar"}, headers=headers, timeout=30)
+    assert answer.status_code == 404 and "relative path is not allowed" in answer.text.lower()
 
 
 def test_a_bad_item_gets_a_json_error(torchserve: object) -> None:
@@ -97,7 +101,8 @@ def test_shipped_config_is_locked_down() -> None:
         assert props[key].startswith("http://127.0.0.1:")
     assert props["grpc_inference_address"] == props["grpc_management_address"] == "127.0.0.1"
     assert props["disable_token_authorization"] == "false"
-    assert props["enable_model_api"] == "false"
+    # On for voice registration (loopback, its own key), limited to the model store.
+    assert props["enable_model_api"] == "true"
     pattern = re.compile(props["allowed_urls"].replace("\\\\", "\\"))
     assert pattern.match("file:///srv/voxmill/model-store/joe.mar")
     assert not pattern.match("https://example.com/model-store/joe.mar")

@@ -160,6 +160,10 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
     def number(value: float) -> str:
         return f"{value:,}"
 
+    def size(n_bytes: int) -> str:
+        gib, mib = divmod(n_bytes, 2**30)
+        return f"{gib} GiB" if not mib else f"{n_bytes // 2**20} MiB"
+
     expected = {
         "text per synthesis request": f"{number(limits.MAX_SEGMENT_CHARS)} characters (413 above)",
         "`POST /v1/audio/speech` input": f"{number(limits.MAX_SPEECH_INPUT_CHARS)} characters",
@@ -188,6 +192,12 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "pause between sentences": f"{limits.SENTENCE_PAUSE_MS} ms",
         "pause after a clause cut at a comma": f"{limits.CLAUSE_PAUSE_MS} ms",
         "pause between paragraphs": f"{limits.PARAGRAPH_PAUSE_MS} ms",
+        "voice upload (`POST /v1/voices`)": f"{size(limits.MAX_VOICE_UPLOAD_BYTES)} request body",
+        "unpacked voice archive": f"{size(limits.MAX_VOICE_UNPACKED_BYTES)} in all",
+        "entries in a voice archive": number(limits.MAX_VOICE_ARCHIVE_ENTRIES),
+        "voice sample text": f"{number(limits.MAX_VOICE_SAMPLE_CHARS)} characters",
+        "voice validation time": f"{limits.VOICE_VALIDATE_TIMEOUT_S:.0f} s",
+        "voice validation memory": f"{size(limits.VOICE_VALIDATE_MEMORY_MB * 2**20)} address space",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():
@@ -219,6 +229,10 @@ def test_settings_and_handler_defaults_come_from_the_limits() -> None:
         limits.PARSE_WORKERS,
     )
     assert settings.max_lexicon_entries == limits.MAX_LEXICON_ENTRIES
+    assert settings.max_voice_upload_bytes == limits.MAX_VOICE_UPLOAD_BYTES
+    assert settings.max_voice_unpacked_bytes == limits.MAX_VOICE_UNPACKED_BYTES
+    assert settings.voice_validate_timeout_s == limits.VOICE_VALIDATE_TIMEOUT_S
+    assert settings.voice_validate_memory_mb == limits.VOICE_VALIDATE_MEMORY_MB
     options = ServiceOptions()
     assert options.max_text_chars == limits.MAX_SEGMENT_CHARS
     assert options.chunk_chars == limits.MAX_SENTENCE_CHARS

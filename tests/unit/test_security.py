@@ -9,7 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from api.routes import ops, speech
+from api.routes import ops, speech, voices
 from api.security import key_matches, require_api_key
 from audio.codecs import encode
 from contract.messages import SynthesisParams
@@ -41,6 +41,7 @@ def client(api_keys: list[str]) -> TestClient:
     app.state.synthesizer = ToneSynth()
     app.state.readiness = []
     app.include_router(speech.router, dependencies=[Depends(require_api_key)])
+    app.include_router(voices.router, dependencies=[Depends(require_api_key)])
     app.include_router(ops.router)
     return TestClient(app)
 
@@ -121,7 +122,7 @@ def test_router_guards_itself_when_included_bare() -> None:
     app.state.synthesizer = ToneSynth()
     app.include_router(speech.router)
 
-    assert TestClient(app).get("/v1/voices").status_code == 401
+    assert TestClient(app).post("/v1/audio/speech", json={"input": "Hi."}).status_code == 401
 
 
 def test_key_matches_compares_whole_keys() -> None:
@@ -149,3 +150,36 @@ def test_the_real_app_guards_speech_and_leaves_ops_open(tmp_path: Path) -> None:
         assert app.get("/readyz").status_code == 200
         metrics = app.get("/metrics").text
         assert 'route="/v1/audio/speech",status="401"' in metrics
+
+
+def _admin_app(settings: Settings) -> TestClient:
+    from api.security import require_admin
+
+    app = FastAPI()
+    app.state.settings = settings
+
+    @app.post("/v1/voices", dependencies=[Depends(require_admin)])
+    def upload() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    return TestClient(app)
+
+
+def test_only_admin_keys_manage_voices_and_plain_keys_still_work() -> None:
+    settings = Settings(api_keys=[KEYS[0], f"{KEYS[1]}:admin"])
+    app = _admin_app(settings)
+
+    assert app.post("/v1/voices", headers={"Authorization": f"Bearer {KEYS[1]}"}).status_code == 200
+    refused = app.post("/v1/voices", headers={"Authorization": f"Bearer {KEYS[0]}"})
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert app.post("/v1/voices").status_code == 401
+    assert app.post("/v1/voices", headers={"Authorization": "Bearer nope"}).status_code == 401
+    # The role suffix is not part of the key: "KEY:admin" itself is no key.
+    wrong = app.post("/v1/voices", headers={"Authorization": f"Bearer {KEYS[1]}:admin"})
+    assert wrong.status_code == 401
+
+
+def test_without_keys_only_a_local_developer_manages_voices() -> None:
+    assert _admin_app(Settings(environment="local")).post("/v1/voices").status_code == 200
+    refused = _admin_app(Settings(environment="test")).post("/v1/voices")
+    assert refused.status_code == 403 and "KEY:admin" in refused.json()["detail"]

@@ -1,4 +1,4 @@
-"""POST /v1/audio/speech and GET /v1/voices with a stub synthesizer.
+"""POST /v1/audio/speech and GET /v1/voices (api/routes/voices.py) with a stub synthesizer.
 
 The stub speaks ``SAMPLES_PER_CHAR`` samples per character, so every expected length is known.
 """
@@ -18,7 +18,7 @@ import soundfile as sf
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.routes import ops, speech
+from api.routes import ops, speech, voices
 from api.routes.ops import install_metrics
 from audio.codecs import pause_samples
 from contract.messages import SynthesisParams
@@ -78,6 +78,7 @@ def make_client(synth: StubSynth, **settings: object) -> TestClient:
     app.state.readiness = []
     install_metrics(app)
     app.include_router(speech.router)
+    app.include_router(voices.router)
     app.include_router(ops.router)
     return TestClient(app)
 
@@ -393,8 +394,8 @@ def test_voices_lists_the_synthesizer_voices(synth: StubSynth) -> None:
 
     assert response.status_code == 200
     assert response.json() == [
-        {"id": "joe", "name": "joe", "default": False},
-        {"id": "kim", "name": "kim", "default": True},
+        {"id": "joe", "name": "joe", "default": False, "builtin": True, "versions": []},
+        {"id": "kim", "name": "kim", "default": True, "builtin": True, "versions": []},
     ]
 
 
@@ -403,6 +404,7 @@ def test_without_a_synthesizer_speech_is_503_with_what_to_set() -> None:
     app.state.settings = Settings()
     app.state.synthesizer = None
     app.include_router(speech.router)
+    app.include_router(voices.router)
     client = TestClient(app)
 
     for response in (

@@ -187,6 +187,17 @@ cluster, else a new random one. (dict "ctx" $ "secret" "name" "key" "k" "value" 
 {{- toJson $routes -}}
 {{- end -}}
 
+{{/* VOXMILL_TORCHSERVE_POOLS: each enabled pool to its gateway URL, as a JSON object. */}}
+{{- define "voxmill.torchserve.pools" -}}
+{{- $pools := dict -}}
+{{- range $pool := list "gpu" "cpu" -}}
+{{- if (index $.Values.torchserve $pool).enabled -}}
+{{- $_ := set $pools $pool (include "voxmill.torchserve.url" (dict "ctx" $ "pool" $pool)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $pools -}}
+{{- end -}}
+
 {{/* Env shared by the API and the workers. */}}
 {{- define "voxmill.env.common" -}}
 - name: VOXMILL_MODE
@@ -207,6 +218,8 @@ cluster, else a new random one. (dict "ctx" $ "secret" "name" "key" "k" "value" 
   value: {{ include "voxmill.torchserve.url" (dict "ctx" . "pool" (include "voxmill.torchserve.defaultPool" .)) | quote }}
 - name: VOXMILL_VOICE_ROUTES
   value: {{ include "voxmill.torchserve.voiceRoutes" . | quote }}
+- name: VOXMILL_TORCHSERVE_POOLS
+  value: {{ include "voxmill.torchserve.pools" . | quote }}
 - name: VOXMILL_DATA_DIR
   value: /tmp/voxmill
 {{ include "voxmill.env.broker" . }}
