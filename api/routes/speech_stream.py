@@ -114,6 +114,7 @@ class StreamMetrics:
     """The stream route's metrics, in the app's registry."""
 
     connections: Gauge
+    pending: Gauge
     synthesizing: Gauge
     chunks: Counter
     closes: Counter
@@ -130,6 +131,11 @@ class StreamMetrics:
             connections=Gauge(
                 "voxmill_stream_connections",
                 "Open WebSocket speech streams.",
+                registry=registry,
+            ),
+            pending=Gauge(
+                "voxmill_stream_pending",
+                "Complete sentences of WebSocket streams waiting to be synthesized and sent.",
                 registry=registry,
             ),
             synthesizing=Gauge(
@@ -207,6 +213,13 @@ async def _authorized(websocket: WebSocket, settings: Settings) -> bool:
     return False
 
 
+def _drain(queue: asyncio.Queue[str | None]) -> list[str | None]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
 async def _close(websocket: WebSocket, code: int, detail: str) -> int:
     """Tell the client why (an ``error`` message unless ``code`` is 1000), close with ``code``
     and return it; a client already gone is not an error."""
@@ -252,6 +265,8 @@ class _Stream:
                 task.cancel()
             # Wait for the cancellations, so nothing of this stream runs after it returns.
             await asyncio.gather(reader, speaker, return_exceptions=True)
+            left = sum(1 for text in _drain(self.pending) if text is not None)
+            self.metrics.pending.dec(left)
         return await _close(self.ws, CLOSE_NORMAL, "done")
 
     async def _receive(self) -> dict[str, Any]:
@@ -336,6 +351,7 @@ class _Stream:
                 if self.first_sentence_at is None:
                     self.first_sentence_at = time.perf_counter()
                 await self.pending.put(chunk)  # waits while the speaker is behind
+                self.metrics.pending.inc()
 
     async def _speak(self) -> None:
         index = 0
@@ -343,6 +359,7 @@ class _Stream:
         rate = 0
         previous: str | None = None
         while (text := await self.pending.get()) is not None:
+            self.metrics.pending.dec()
             audio = await self._synthesize(text)
             rate = audio.sample_rate
             gap = 0 if previous is None else pause_samples(pause_after(previous), rate)
