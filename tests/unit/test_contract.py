@@ -202,7 +202,9 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "WebSocket stream: text waiting for a sentence end": (
             f"{number(limits.STREAM_MAX_BUFFER_CHARS)} characters"
         ),
-        "WebSocket stream: one text message": f"{number(limits.STREAM_MAX_MESSAGE_CHARS)} characters",
+        "WebSocket stream: one text message": (
+            f"{number(limits.STREAM_MAX_MESSAGE_CHARS)} characters"
+        ),
         "WebSocket stream: sentences ahead of a slow reader": str(limits.STREAM_MAX_PENDING),
         "WebSocket stream: idle time": f"{limits.STREAM_IDLE_TIMEOUT_S:.0f} s",
         "interactive synthesis at once, per API replica": (
