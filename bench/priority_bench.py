@@ -14,14 +14,20 @@ CPU. For each setting it prints the latency of:
 and the book's own progress meanwhile (sentences per second), and the ratio to plain
 ``piper-tts`` speaking the same sentence alone (the floor: what one call costs on an idle CPU).
 
+Each setting runs in a fresh process (nothing of one app lingers into the next), in the order
+before, after, after, before, so that a machine getting busier or quieter during the run weighs
+on both alike; the table pools both runs of each setting.
+
 Run: .venv/bin/python bench/priority_bench.py [--sentences 2000] [--samples 5] [--cap 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,7 +129,7 @@ def measure(lanes: bool, sentences: int, samples: int, cap: float) -> dict[str, 
             t0 = time.perf_counter()
             before = len(done)
             busy = [rest_s(client) for _ in range(samples)]
-            fixes = [resynth_s(client, segment, cap) for segment in done[:2]]
+            fixes = [resynth_s(client, done[0], cap)]
             elapsed = time.perf_counter() - t0
             progress = client.get(f"/v1/conversions/{conversion['id']}").json()
             after = len(done_segments(client, pid))
@@ -136,6 +142,16 @@ def measure(lanes: bool, sentences: int, samples: int, cap: float) -> dict[str, 
             }
 
 
+def measure_apart(lanes: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process."""
+    command = [sys.executable, __file__, "--run", "on" if lanes else "off"]
+    command += ["--sentences", str(args.sentences), "--samples", str(args.samples)]
+    command += ["--cap", str(args.cap)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def fmt(values: list[float], cap: float) -> str:
     med = statistics.median(values)
     return f">{cap:.0f}" if med == float("inf") else f"{med:.2f}"
@@ -146,13 +162,28 @@ def main() -> int:
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--cap", type=float, default=60.0, help="seconds a re-synthesis may take")
+    parser.add_argument("--run", choices=["on", "off"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run:  # one setting, in this (fresh) process: print its figures as JSON
+        one = measure(args.run == "on", args.sentences, args.samples, args.cap)
+        print(json.dumps(one).replace("Infinity", "1e999"))
+        return 0
 
     floor = piper_sentence_s()
-    results = {
-        "before (one lane)": measure(False, args.sentences, args.samples, args.cap),
-        "after (priority lane)": measure(True, args.sentences, args.samples, args.cap),
-    }
+    names = {False: "before (one lane)", True: "after (priority lane)"}
+    results: dict[str, dict[str, Any]] = {}
+    for lanes in (False, True, True, False):
+        run = measure_apart(lanes, args)
+        pooled = results.setdefault(
+            names[lanes], {"idle": [], "busy": [], "fixes": [], "rates": []}
+        )
+        pooled["idle"] += run["idle"]
+        pooled["busy"] += run["busy"]
+        pooled["fixes"] += run["fixes"]
+        pooled["rates"].append(run["book_rate"])
+        pooled["failed"] = pooled.get("failed", 0) + run["failed"]
+    for pooled in results.values():
+        pooled["book_rate"] = statistics.mean(pooled["rates"])
     print(f"\n{platform.machine()}, {args.sentences}-sentence book converting in the background")
     print(f"plain piper-tts, same sentence, idle CPU: {floor:.3f} s\n")
     print(
