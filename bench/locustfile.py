@@ -145,11 +145,24 @@ class ConversionUser(HttpUser):
         try:
             project = self._json("POST", "/v1/projects", {"name": "load test"})
             pid = project["id"]
-            self._json("POST", f"/v1/projects/{pid}/documents", {"text": DOCUMENT})
-            conversion = self._json("POST", f"/v1/projects/{pid}/conversions", None)
+            self._json(
+                "POST",
+                f"/v1/projects/{pid}/documents",
+                {"text": DOCUMENT},
+                name="POST /v1/projects/{id}/documents",
+            )
+            conversion = self._json(
+                "POST",
+                f"/v1/projects/{pid}/conversions",
+                None,
+                name="POST /v1/projects/{id}/conversions",
+            )
             while time.perf_counter() - start < CONVERSION_CAP_S:
                 status = self._json(
-                    "GET", f"/v1/conversions/{conversion['id']}", None, name="GET conversion"
+                    "GET",
+                    f"/v1/conversions/{conversion['id']}",
+                    None,
+                    name="GET /v1/conversions/{id}",
                 )
                 if first is None and status["done"] > 0:
                     first = time.perf_counter() - start
