@@ -8,6 +8,7 @@ The real voice speaks through the same route in tests/integration/test_speech_st
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -212,8 +213,9 @@ def test_a_slow_reader_holds_the_server_back_and_still_gets_everything_in_order(
             daemon=True,
         )
         sender.start()
-        # Stalled: the queue ahead of the speaker is full and nothing is being synthesized,
-        # so the speaker is waiting for the client to read.
+        sender.join(WAIT_S)  # small messages: the socket takes them all, read or not
+        # Stalled: the queue ahead of the speaker is full (the reader waits to add to it) and
+        # nothing is being synthesized, so the speaker is waiting for the client to read.
         wait_for(
             lambda: (
                 gauge(app, "voxmill_stream_pending") == 2
@@ -224,7 +226,6 @@ def test_a_slow_reader_holds_the_server_back_and_still_gets_everything_in_order(
         stalled_at = len(synth.texts)
         assert stalled_at < len(paragraph)
         chunks, done = receive_rest(ws)
-        sender.join(WAIT_S)
     assert [m["text"] for m, _ in chunks] == paragraph
     assert done["chunks"] == len(paragraph)
 
@@ -234,11 +235,11 @@ def test_an_abrupt_disconnect_stops_the_stream_and_leaves_no_work_running() -> N
     paragraph = sentences(40)
     app = make_app(synth, stream_max_pending=2)
     with serve(app) as url:
-        ws = connect(url, max_size=None)
-        for s in paragraph:
-            ws.send(json.dumps({"type": "text", "text": s + " "}))
-        receive_chunk(ws)
-        ws.socket.close()  # no close frame: the client vanished
+        with connect(url, max_size=None) as ws:
+            for s in paragraph:
+                ws.send(json.dumps({"type": "text", "text": s + " "}))
+            receive_chunk(ws)
+            ws.socket.shutdown(socket.SHUT_RDWR)  # no close frame: the client vanished
         wait_for(lambda: gauge(app, "voxmill_stream_connections") == 0, "the stream to end")
         wait_for(lambda: synth.running == 0, "the last synthesis to finish")
         spoken = len(synth.texts)
