@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from contract.messages import SynthesisParams
 from contract.settings import Settings
@@ -270,6 +271,30 @@ class AdmittedSynthesizer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class QueueDepthCollector:
+    """``voxmill_lane_queue_depth{lane}``: tasks ready in each lane's queue, read at scrape time
+    from a queue that can say (the embedded mode's in-process broker). With RabbitMQ the broker's
+    own metrics say it (``rabbitmq_queue_messages_ready`` per queue), as KEDA reads it.
+
+    Args:
+        depth: Ready messages of a queue by name.
+        queues: Each lane's queue name.
+    """
+
+    def __init__(self, depth: Callable[[str], int], queues: dict[Lane, str]) -> None:
+        self._depth = depth
+        self._queues = queues
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The current depth of each lane's queue."""
+        family = GaugeMetricFamily(
+            "voxmill_lane_queue_depth", "Tasks ready in each lane's queue.", labels=["lane"]
+        )
+        for lane, queue in self._queues.items():
+            family.add_metric([lane.value], self._depth(queue))
+        yield family
 
 
 def interactive_synthesizer(

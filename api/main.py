@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api.lanes import LaneGate, LaneMetrics, interactive_synthesizer
+from api.lanes import Lane, LaneGate, LaneMetrics, QueueDepthCollector, interactive_synthesizer
 from api.routes import (
     chapters,
     conversions,
@@ -175,6 +175,11 @@ def create_app(
         enabled=settings.priority_lane,
     )
     app.state.synthesizer = interactive_synthesizer(settings, runtime.synthesizer, runtime.gate)
+    broker = getattr(runtime.transport, "broker", None)  # the in-process queue can count itself
+    if broker is not None:
+        topology = runtime.transport.topology
+        lanes = {Lane.BULK: topology.tasks, Lane.INTERACTIVE: topology.tasks_interactive}
+        ops.metrics_of(app).registry.register(QueueDepthCollector(broker.depth, lanes))
     app.state.event_hub = runtime.hub
     app.state.readiness = runtime.readiness_checks()
     app.state.voice_registry = registry

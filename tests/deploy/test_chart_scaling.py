@@ -140,3 +140,11 @@ def test_inconsistent_scaling_values_fail_with_what_to_change(
     result = template("api.autoscaling.enabled=true", *sets)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_the_production_ingress_keeps_websocket_streams_open(render: Render) -> None:
+    ingress = by_kind(render("production"), "Ingress")[name("api")]
+    annotations = ingress["metadata"]["annotations"]
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        # ingress-nginx's default (60 s) would cut a stream waiting for text.
+        assert int(annotations[f"nginx.ingress.kubernetes.io/{timeout}"]) >= 600

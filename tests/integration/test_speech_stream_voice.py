@@ -70,7 +70,12 @@ def test_embedded_stream_speaks_with_the_real_voice(joe_mar: Path, tmp_path: Pat
     ):
         ws.send_json({"type": "start", "voice": "joe"})
         chunks = speak_word_by_word(ws)
+        metrics = client.get("/metrics").text
     assert_speech(chunks)
+    # What an operator watches: the stream ended normally, each lane's queue depth and waits.
+    assert 'voxmill_stream_closes_total{code="1000"} 1.0' in metrics
+    assert 'voxmill_lane_queue_depth{lane="interactive"} 0.0' in metrics
+    assert 'voxmill_lane_wait_seconds_count{lane="interactive"} 3.0' in metrics
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import crud
 from api.db import make_engine, make_session_factory, migrate
-from api.lanes import AdmittedSynthesizer, LaneGate, LaneMetrics, OverloadedError
+from api.lanes import (
+    AdmittedSynthesizer,
+    Lane,
+    LaneGate,
+    LaneMetrics,
+    OverloadedError,
+    QueueDepthCollector,
+)
 from api.models import Segment, SegmentStatus
 from api.outbox import OutboxRelay
 from contract.messages import TaskMessage
@@ -190,3 +197,24 @@ def test_the_worker_consumes_each_lane_it_is_given_and_refuses_unknown_lanes() -
     assert worker_main._lane_queue(topology, "interactive") == "unit.tasks.interactive"
     with pytest.raises(SystemExit):
         worker_main.cli(["--lanes", "books"])
+
+
+def test_the_queue_depth_of_each_lane_is_a_metric() -> None:
+    broker = MemoryBroker(Settings(queue_prefix="unit"))
+    topology = broker.topology
+    registry = CollectorRegistry()
+    registry.register(
+        QueueDepthCollector(
+            broker.depth, {Lane.BULK: topology.tasks, Lane.INTERACTIVE: topology.tasks_interactive}
+        )
+    )
+    for _ in range(3):
+        broker.put(topology.tasks, b"{}")
+    broker.put(topology.tasks_interactive, b"{}")
+
+    def depth(lane: str) -> float | None:
+        return registry.get_sample_value("voxmill_lane_queue_depth", {"lane": lane})
+
+    assert (depth("bulk"), depth("interactive")) == (3, 1)
+    broker.get(topology.tasks, timeout=0)
+    assert depth("bulk") == 2
