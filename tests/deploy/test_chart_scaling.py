@@ -5,12 +5,16 @@ in test_chart_valid.py (KEDA's objects against tests/deploy/schemas/keda-v1alpha
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
 from conftest import Template
-from helmchart import by_kind, containers, name
+from helmchart import SCHEMAS, by_kind, containers, name
+from test_chart_valid import validate_keda
 
 pytestmark = pytest.mark.deploy
 Render = Callable[[str], list[dict[str, Any]]]
@@ -148,3 +152,19 @@ def test_the_production_ingress_keeps_websocket_streams_open(render: Render) -> 
     for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
         # ingress-nginx's default (60 s) would cut a stream waiting for text.
         assert int(annotations[f"nginx.ingress.kubernetes.io/{timeout}"]) >= 600
+
+
+def test_the_keda_schema_checks_prometheus_triggers(render: Render) -> None:
+    """The offline KEDA schema rejects what KEDA's prometheus scaler would: a misspelt or
+    unquoted field (the manifests themselves are validated in test_chart_valid.py)."""
+    schema = json.loads((SCHEMAS / "keda-v1alpha1.json").read_text())
+    api = by_kind(render("scaling"), "ScaledObject")[name("api")]
+    validate_keda(schema, api)
+    for field, value in (("treshold", "20"), ("threshold", 20), ("serverAddress", "prometheus")):
+        broken = copy.deepcopy(api)
+        metadata = broken["spec"]["triggers"][0]["metadata"]
+        if field == "treshold":
+            del metadata["threshold"]
+        metadata[field] = value
+        with pytest.raises(jsonschema.ValidationError):
+            validate_keda(schema, broken)
