@@ -17,7 +17,7 @@ PACKAGES := contract text_processing audio handlers synthesis messaging worker a
             cli devtools
 
 .PHONY: help run test lint typecheck unit integration e2e deploy-test mar torchserve torchserve-stop \
-        stack stack-down services browser helm chart-tools chart-schema bench clean
+        stack stack-down services browser helm chart-tools chart-schema bench clean loadtest
 
 help:
 	@echo "make run              start Voxmill (embedded mode) on http://127.0.0.1:$(PORT)"
@@ -28,6 +28,7 @@ help:
 	@echo "make stack            distributed mode: TorchServe, 2 workers, API (Postgres + RabbitMQ)"
 	@echo "make stack-down       stop the stack"
 	@echo "make bench            run the benchmarks in bench/"
+	@echo "make loadtest         Locust against the local stack for LOADTEST_TIME (never in make test)"
 	@echo "make chart-schema     regenerate the chart's values.schema.json and README tables from values.yaml"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -102,6 +103,17 @@ stack-down:
 
 bench: $(MARS) services
 	$(BIN)/python bench/handler_bench.py
+
+# Locust in a virtual environment of its own (gevent patches the standard library); headless,
+# bounded by LOADTEST_TIME, against the stack on PORT (started and stopped if none is running).
+LOADTEST_VENV := .venv-loadtest
+$(LOADTEST_VENV)/.installed: bench/requirements-loadtest.txt
+	test -x $(LOADTEST_VENV)/bin/python || $(PYTHON) -m venv $(LOADTEST_VENV)
+	$(LOADTEST_VENV)/bin/pip install -q -r bench/requirements-loadtest.txt
+	touch $@
+
+loadtest: $(STAMP) $(MARS) services $(LOADTEST_VENV)/.installed
+	PORT=$(PORT) bash scripts/loadtest.sh
 
 clean:
 	rm -rf $(RUN) model-store/*.mar model-store/logs

@@ -32,6 +32,9 @@ from text_processing.lexicon import Lexicon
 from text_processing.structure import ChapterSpec, DocFormat
 
 OUTBOX_TASK = "task"
+# A task of the interactive lane (a re-synthesized sentence): published to
+# ``<prefix>.tasks.interactive`` (api/lanes.py).
+OUTBOX_INTERACTIVE_TASK = "task.interactive"
 _CHUNK = 1000  # rows per bulk statement
 
 
@@ -286,10 +289,10 @@ def _resolve(
     return out
 
 
-def _outbox_row(task: TaskMessage, now: datetime) -> dict[str, object]:
+def _outbox_row(task: TaskMessage, now: datetime, kind: str = OUTBOX_TASK) -> dict[str, object]:
     """The outbox row that publishes ``task`` (inserted in the same transaction as its segment)."""
     return {
-        "kind": OUTBOX_TASK,
+        "kind": kind,
         "message_id": task.task_id,
         "body": task.to_wire().body.decode(),
         "created_at": now,
@@ -302,6 +305,7 @@ def _queue(
     project: Project,
     conversion: Conversion,
     segments: Iterable[SegmentJob],
+    kind: str = OUTBOX_TASK,
 ) -> int:
     """Mark segments queued for ``conversion`` and add one outbox task per segment; each segment
     records the voice and exact version its task speaks with. ``SegmentJob.text`` is what the voice
@@ -336,7 +340,7 @@ def _queue(
                 "updated_at": now,
             }
         )
-        outbox.append(_outbox_row(task, now))
+        outbox.append(_outbox_row(task, now, kind))
     for i in range(0, len(updates), _CHUNK):
         session.execute(update(Segment), updates[i : i + _CHUNK])
         session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
@@ -417,10 +421,12 @@ def resynthesize(
     text: str | None = None,
     spoken_text: str | None = None,
     latest_voice: bool = False,
+    interactive: bool = True,
 ) -> Conversion:
     """Queue one segment again through the outbox, optionally with corrected text (its spoken
     form is computed again) or a spoken form of the user's own (kept as an override until the
-    text is corrected).
+    text is corrected). ``interactive`` puts its task in the interactive lane (a user is
+    waiting for it); ``False`` queues it behind the books, as before lanes existed.
 
     The segment keeps the voice version it was last spoken with (an old book stays in the voice
     it was made with) unless ``latest_voice`` is set, or its paragraph, chapter or project now
@@ -476,6 +482,7 @@ def resynthesize(
             ],
             session,
         ),
+        kind=OUTBOX_INTERACTIVE_TASK if interactive else OUTBOX_TASK,
     )
     session.refresh(segment)
     return conversion

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from api.lanes import Lane, LaneGate, LaneMetrics, QueueDepthCollector, interactive_synthesizer
 from api.routes import (
     chapters,
     conversions,
@@ -32,6 +33,7 @@ from api.routes import (
     projects,
     segments,
     speech,
+    speech_stream,
     voice_choice,
     voices,
 )
@@ -163,6 +165,21 @@ def create_app(
     app.state.runtime = runtime
     app.state.session_factory = runtime.session_factory
     app.state.synthesizer = runtime.synthesizer
+    # Lanes (issue 14): interactive synthesis through bounded slots, bulk yielding in-process.
+    lane_metrics = LaneMetrics.create(ops.metrics_of(app).registry)
+    runtime.gate = LaneGate(
+        concurrency=settings.interactive_concurrency,
+        max_wait_s=settings.interactive_max_wait_s,
+        bulk_yield_max_s=settings.bulk_yield_max_s,
+        metrics=lane_metrics,
+        enabled=settings.priority_lane,
+    )
+    app.state.synthesizer = interactive_synthesizer(settings, runtime.synthesizer, runtime.gate)
+    broker = getattr(runtime.transport, "broker", None)  # the in-process queue can count itself
+    if broker is not None:
+        topology = runtime.transport.topology
+        lanes = {Lane.BULK: topology.tasks, Lane.INTERACTIVE: topology.tasks_interactive}
+        ops.metrics_of(app).registry.register(QueueDepthCollector(broker.depth, lanes))
     app.state.event_hub = runtime.hub
     app.state.readiness = runtime.readiness_checks()
     app.state.voice_registry = registry
@@ -171,6 +188,7 @@ def create_app(
     ops.install_metrics(app)  # request counts and latencies for every route
     app.include_router(ops.router)  # probes and scrapers need no key
     app.include_router(speech.router)  # applies require_api_key itself
+    app.include_router(speech_stream.router)  # checks the key at the WebSocket handshake
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     mount_ui(app)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.crud import OUTBOX_TASK
+from api.crud import OUTBOX_INTERACTIVE_TASK, OUTBOX_TASK
 from api.models import OutboxMessage
 from contract.retry import Backoff, RetryPolicy
 from messaging.service import BackgroundService
@@ -131,11 +131,12 @@ class OutboxRelay(BackgroundService):
         return len(published)
 
     def _publish(self, row: OutboxMessage) -> None:
-        if row.kind != OUTBOX_TASK:
+        if row.kind not in (OUTBOX_TASK, OUTBOX_INTERACTIVE_TASK):
             # Written by a newer version during a rolling upgrade, or a bug: never let one row
             # block every task behind it.
             log.error("dropping outbox row %d of unknown kind %r", row.id, row.kind)
             return
-        self._publisher.publish(
-            self._publisher.topology.tasks, row.body.encode(), message_id=row.message_id
-        )
+        topology = self._publisher.topology
+        interactive = row.kind == OUTBOX_INTERACTIVE_TASK
+        queue = topology.tasks_interactive if interactive else topology.tasks
+        self._publisher.publish(queue, row.body.encode(), message_id=row.message_id)

@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import crud
 from api.db import check_schema, is_sqlite, make_engine, make_session_factory, migrate
 from api.events import EventHub, EventSender
+from api.lanes import LaneGate, yielding_handler
 from api.outbox import OutboxRelay
 from api.results import AppliedResult, ResultStats, make_result_handler
 from contract.messages import EventMessage
 from contract.settings import Mode, Settings
 from messaging.transport import MemoryTransport, RabbitTransport, Service, Transport
-from messaging.types import MessagePublisher
+from messaging.types import Delivery, MessagePublisher, Outcome
 from synthesis.base import Synthesizer
 from synthesis.factory import default_synthesizer
 from text_processing.isolation import DocumentPool
@@ -78,6 +79,8 @@ class Runtime:
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
     documents: DocumentPool | None = None
+    # Admission between the lanes (api/lanes.py); set by create_app before start.
+    gate: LaneGate | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -151,6 +154,7 @@ class Runtime:
         self.services = [listener, self.results_consumer]
         if settings.mode is Mode.EMBEDDED:
             self.services.append(self._embedded_workers())
+            self.services.append(self._embedded_interactive_worker())
         if self.documents is not None:
             self.documents.warm()
         self.sender.start()
@@ -174,11 +178,40 @@ class Runtime:
         handler = make_task_handler(
             self.settings, self.synthesizer, publisher, stopping=self._stopping, worker="embedded"
         )
+        if self.gate is not None:
+            # One CPU for everything: a book's sentence waits while a user's is synthesized.
+            handler = yielding_handler(handler, self.gate)
         return self.transport.consumer(
             self.transport.topology.tasks,
             handler,
             concurrency=max(1, self.settings.embedded_workers),
             name="voxmill-embedded-worker",
+        )
+
+    def _embedded_interactive_worker(self) -> Service:
+        """One synthesis thread for the interactive lane's queue (re-synthesized sentences)."""
+        from worker.main import make_task_handler
+
+        if self.synthesizer is None:
+            raise RuntimeError("the embedded mode needs a synthesizer")
+        publisher = self.transport.publisher("voxmill-embedded-interactive")
+        self.publishers.append(publisher)
+        handler = make_task_handler(
+            self.settings, self.synthesizer, publisher, stopping=self._stopping, worker="embedded"
+        )
+        gate = self.gate
+        if gate is not None:
+            inner = handler
+
+            def handler(delivery: Delivery) -> Outcome:
+                with gate.interactive(bounded=False):
+                    return inner(delivery)
+
+        return self.transport.consumer(
+            self.transport.topology.tasks_interactive,
+            handler,
+            concurrency=1,
+            name="voxmill-embedded-interactive",
         )
 
     def stop(self) -> None:

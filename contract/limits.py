@@ -87,3 +87,24 @@ MAX_VOICE_SAMPLE_CHARS = 500
 # ``VOXMILL_VOICE_VALIDATE_MEMORY_MB``.
 VOICE_VALIDATE_TIMEOUT_S = 300.0
 VOICE_VALIDATE_MEMORY_MB = 8192
+
+# Streaming and lanes (issue 14). WebSocket ``/v1/audio/speech/stream``: text buffered while no
+# sentence is complete (1009 "message too big" above it), one text message, and sentences waiting
+# for synthesis or for a slow reader (the socket stops being read while they wait: back-pressure).
+# Settings ``VOXMILL_STREAM_MAX_BUFFER_CHARS`` and ``VOXMILL_STREAM_MAX_PENDING``; the message size
+# is fixed.
+STREAM_MAX_BUFFER_CHARS = 2_000
+STREAM_MAX_MESSAGE_CHARS = 4_096
+STREAM_MAX_PENDING = 4
+# Seconds a WebSocket stream may stay without a message from the client before it is closed (1001).
+# Setting ``VOXMILL_STREAM_IDLE_TIMEOUT_S``.
+STREAM_IDLE_TIMEOUT_S = 60.0
+# Interactive admission (REST speech and WebSocket sentences, per API replica): synthesizer calls
+# at once, and how long one may wait for a free slot before the request gets 503 + Retry-After
+# (WebSocket: close 1013 "try again later"). Settings ``VOXMILL_INTERACTIVE_CONCURRENCY`` and
+# ``VOXMILL_INTERACTIVE_MAX_WAIT_S``.
+INTERACTIVE_CONCURRENCY = 4
+INTERACTIVE_MAX_WAIT_S = 10.0
+# Embedded mode: the longest a book's task waits for interactive work to finish before it runs
+# anyway (the bulk lane slows down, never stops). Setting ``VOXMILL_BULK_YIELD_MAX_S``.
+BULK_YIELD_MAX_S = 30.0

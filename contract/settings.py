@@ -114,6 +114,20 @@ class Settings(BaseSettings):
     # Embedded mode: synthesis threads inside the API process.
     embedded_workers: int = 2
 
+    # Streaming and lanes (issue 14): the WebSocket stream's bounds, interactive admission per API
+    # replica, and the lane split. ``priority_lane`` off puts everything in one queue and one
+    # pool, as before lanes existed (the "before" of bench/priority_bench.py).
+    stream_max_buffer_chars: int = limits.STREAM_MAX_BUFFER_CHARS
+    stream_max_pending: int = Field(default=limits.STREAM_MAX_PENDING, ge=1)
+    stream_idle_timeout_s: float = Field(default=limits.STREAM_IDLE_TIMEOUT_S, gt=0)
+    interactive_concurrency: int = Field(default=limits.INTERACTIVE_CONCURRENCY, ge=1)
+    interactive_max_wait_s: float = Field(default=limits.INTERACTIVE_MAX_WAIT_S, ge=0)
+    bulk_yield_max_s: float = Field(default=limits.BULK_YIELD_MAX_S, ge=0)
+    priority_lane: bool = True
+    # The TorchServe the interactive lane uses (REST speech, WebSocket, interactive workers);
+    # "" = the same as everything else (torchserve_url / routes / pools).
+    interactive_torchserve_url: str = ""
+
     @field_validator(
         "voice_routes", "torchserve_pools", "torchserve_management_pools", mode="before"
     )

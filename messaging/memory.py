@@ -65,6 +65,11 @@ class MemoryBroker:
         self.declare_queue(
             t.results, delivery_limit=policy.result_delivery_limit, dead_letter=t.results_dead
         )
+        self.declare_queue(
+            t.tasks_interactive,
+            delivery_limit=policy.task_delivery_limit,
+            dead_letter=t.tasks_dead,
+        )
 
     def declare_queue(
         self, name: str, *, delivery_limit: int | None = None, dead_letter: str | None = None

@@ -81,6 +81,11 @@ def declare_topology(channel: BlockingChannel, settings: Settings) -> Topology:
         arguments=_quorum_args(topology, topology.tasks_dead, policy.task_delivery_limit),
     )
     channel.queue_declare(
+        topology.tasks_interactive,
+        durable=True,
+        arguments=_quorum_args(topology, topology.tasks_dead, policy.task_delivery_limit),
+    )
+    channel.queue_declare(
         topology.results,
         durable=True,
         arguments=_quorum_args(topology, topology.results_dead, policy.result_delivery_limit),

@@ -71,6 +71,12 @@ class Topology:
         return f"{self.prefix}.tasks"
 
     @property
+    def tasks_interactive(self) -> str:
+        """Quorum queue of the interactive lane's tasks (re-synthesized sentences): consumed
+        apart from the books' ``tasks`` so that a user never waits behind a book."""
+        return f"{self.prefix}.tasks.interactive"
+
+    @property
     def tasks_dead(self) -> str:
         """Dead-letter queue for tasks past the delivery limit or rejected as poison."""
         return f"{self.prefix}.tasks.dead"
@@ -97,7 +103,13 @@ class Topology:
 
     def queues(self) -> tuple[str, ...]:
         """Every durable queue of the topology."""
-        return (self.tasks, self.tasks_dead, self.results, self.results_dead)
+        return (
+            self.tasks,
+            self.tasks_interactive,
+            self.tasks_dead,
+            self.results,
+            self.results_dead,
+        )
 
     def exchanges(self) -> tuple[str, ...]:
         """Every exchange of the topology."""

@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -22,7 +22,7 @@ from contract.messages import MessageError, TaskMessage
 from contract.settings import Settings, get_settings
 from messaging.consumer import Consumer
 from messaging.publisher import Publisher
-from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError
+from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError, Topology
 from synthesis.base import Synthesizer, TransientSynthesisError
 from synthesis.torchserve import TorchServeSynthesizer
 from worker.health import HealthServer
@@ -119,13 +119,72 @@ def _parse_task(delivery: Delivery) -> TaskMessage:
     return TaskMessage.from_wire(delivery.body, delivery.headers)
 
 
-def _stop_when_set(event: threading.Event, consumer: Consumer) -> None:
+# Lanes (api/lanes.py): a book's tasks and the interactive lane's (re-synthesized sentences).
+LANES = ("bulk", "interactive")
+
+
+def _lane_queue(topology: Topology, lane: str) -> str:
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r}: use {' or '.join(LANES)}")
+    return topology.tasks_interactive if lane == "interactive" else topology.tasks
+
+
+def _lane_handler(
+    settings: Settings,
+    lane: str,
+    handler: Handler,
+    publisher: MessagePublisher,
+    stopping: threading.Event,
+) -> Handler:
+    """``handler``, or for the interactive lane with ``VOXMILL_INTERACTIVE_TORCHSERVE_URL`` set,
+    the same task code on the interactive lane's own TorchServe."""
+    if lane != "interactive" or not settings.interactive_torchserve_url:
+        return handler
+    lane_settings = settings.model_copy(
+        update={
+            "torchserve_url": settings.interactive_torchserve_url,
+            "voice_routes": {},
+            "torchserve_pools": {},
+        }
+    )
+    synth = TorchServeSynthesizer(lane_settings)
+    return make_task_handler(lane_settings, synth, publisher, stopping=stopping)
+
+
+class _LaneConsumers:
+    """The consumers of one worker process (one per lane), started and stopped together."""
+
+    def __init__(self, consumers: list[Consumer]) -> None:
+        self.consumers = consumers
+
+    @property
+    def connected(self) -> bool:
+        return all(c.connected for c in self.consumers)
+
+    def start(self) -> _Joiner:
+        return _Joiner([c.start() for c in self.consumers])
+
+    def stop(self) -> None:
+        for c in self.consumers:
+            c.stop()
+
+
+class _Joiner:
+    def __init__(self, threads: list[threading.Thread]) -> None:
+        self.threads = threads
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join()
+
+
+def _stop_when_set(event: threading.Event, consumer: Consumer | _LaneConsumers) -> None:
     event.wait()
     consumer.stop()
 
 
 @contextmanager
-def _signals_stop(stopping: threading.Event, consumer: Consumer) -> Iterator[None]:
+def _signals_stop(stopping: threading.Event, consumer: Consumer | _LaneConsumers) -> Iterator[None]:
     """Route SIGTERM/SIGINT to a graceful stop while the block runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -152,9 +211,10 @@ def run_worker(
     health_host: str = "0.0.0.0",
     concurrency: int | None = None,
     stop: threading.Event | None = None,
+    lanes: Sequence[str] = LANES,
 ) -> int:
-    """Consume ``<prefix>.tasks`` until SIGTERM/SIGINT (or ``stop``), then finish in-flight tasks
-    and return.
+    """Consume the task queues of ``lanes`` until SIGTERM/SIGINT (or ``stop``), then finish
+    in-flight tasks and return.
 
     Args:
         settings: The process settings.
@@ -163,6 +223,9 @@ def run_worker(
         health_host: Interface of the health endpoint.
         concurrency: Parallel tasks (default ``settings.prefetch``).
         stop: Set it to stop the worker from another thread (signals do it in the main thread).
+        lanes: The lanes consumed, each with its own consumer (``bulk``: ``<prefix>.tasks``,
+            ``interactive``: ``<prefix>.tasks.interactive``); the chart runs one Deployment per
+            lane so each scales on its own queue.
 
     Returns:
         The exit status: 0 after a graceful stop.
@@ -172,12 +235,17 @@ def run_worker(
     stopping = stop or threading.Event()
     publisher = Publisher(settings, name="voxmill-worker-results")
     handler = make_task_handler(settings, synth, publisher, stopping=stopping)
-    consumer = Consumer(
-        settings,
-        publisher.topology.tasks,
-        handler,
-        concurrency=concurrency,
-        name="voxmill-worker",
+    consumer = _LaneConsumers(
+        [
+            Consumer(
+                settings,
+                _lane_queue(publisher.topology, lane),
+                _lane_handler(settings, lane, handler, publisher, stopping),
+                concurrency=concurrency,
+                name=f"voxmill-worker-{lane}",
+            )
+            for lane in lanes
+        ]
     )
     health = (
         HealthServer(health_host, health_port, lambda: consumer.connected) if health_port else None
@@ -215,7 +283,15 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=None, help="parallel tasks (default VOXMILL_PREFETCH)"
     )
+    parser.add_argument(
+        "--lanes",
+        default=",".join(LANES),
+        help="comma-separated lanes to consume: bulk (books), interactive (re-synthesis)",
+    )
     args = parser.parse_args(argv)
+    lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
+    if not lanes or any(lane not in LANES for lane in lanes):
+        parser.error(f"--lanes {args.lanes!r}: name one or more of {', '.join(LANES)}")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -232,6 +308,7 @@ def cli(argv: list[str] | None = None) -> int:
         health_port=args.health_port,
         health_host=args.health_host,
         concurrency=args.concurrency,
+        lanes=lanes,
     )
 
 

@@ -71,6 +71,7 @@ def _resynthesize(
             text=text,
             spoken_text=spoken,
             latest_voice=bool(body is not None and body.latest_voice),
+            interactive=runtime.settings.priority_lane,
         )
     except crud.ConflictError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e

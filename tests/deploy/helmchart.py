@@ -32,6 +32,15 @@ PROFILES: dict[str, tuple[tuple[Path, ...], tuple[str, ...]]] = {
     "default": ((), ()),
     "production": ((PRODUCTION_VALUES,), ()),
     "trial": ((), ("postgresql.enabled=true", "rabbitmq.enabled=true", "worker.keda.enabled=true")),
+    # Every stage on its own autoscaler (issue 14, docs/scaling.md).
+    "scaling": (
+        (PRODUCTION_VALUES,),
+        (
+            "api.autoscaling.enabled=false",
+            "scaling.api.enabled=true",
+            "scaling.torchserve.enabled=true",
+        ),
+    ),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "DaemonSet")
 

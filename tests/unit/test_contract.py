@@ -198,6 +198,22 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "voice sample text": f"{number(limits.MAX_VOICE_SAMPLE_CHARS)} characters",
         "voice validation time": f"{limits.VOICE_VALIDATE_TIMEOUT_S:.0f} s",
         "voice validation memory": f"{size(limits.VOICE_VALIDATE_MEMORY_MB * 2**20)} address space",
+        # streaming and lanes (issue 14)
+        "WebSocket stream: text waiting for a sentence end": (
+            f"{number(limits.STREAM_MAX_BUFFER_CHARS)} characters"
+        ),
+        "WebSocket stream: one text message": (
+            f"{number(limits.STREAM_MAX_MESSAGE_CHARS)} characters"
+        ),
+        "WebSocket stream: sentences ahead of a slow reader": str(limits.STREAM_MAX_PENDING),
+        "WebSocket stream: idle time": f"{limits.STREAM_IDLE_TIMEOUT_S:.0f} s",
+        "interactive synthesis at once, per API replica": (
+            f"{limits.INTERACTIVE_CONCURRENCY} calls"
+        ),
+        "wait for an interactive slot": f"{limits.INTERACTIVE_MAX_WAIT_S:.0f} s",
+        "a book's sentence yielding to interactive work (embedded)": (
+            f"{limits.BULK_YIELD_MAX_S:.0f} s at most"
+        ),
     }
     assert set(table) == set(expected)
     for name, value in expected.items():

@@ -237,3 +237,18 @@ maxUnavailable: {{ .maxUnavailable }}
 minAvailable: {{ .minAvailable }}
 {{- end -}}
 {{- end -}}
+
+{{/* The worker lanes, as a JSON list: [""] (one Deployment for both lanes) or ["bulk",
+"interactive"] (scaling.interactiveWorker.enabled: a Deployment per lane). */}}
+{{- define "voxmill.worker.lanes" -}}
+{{- if .Values.scaling.interactiveWorker.enabled -}}
+["bulk", "interactive"]
+{{- else -}}
+[""]
+{{- end -}}
+{{- end -}}
+
+{{/* The component name of a worker lane's Deployment. */}}
+{{- define "voxmill.worker.component" -}}
+{{- if eq . "interactive" -}}worker-interactive{{- else -}}worker{{- end -}}
+{{- end -}}

@@ -27,6 +27,16 @@ alone: types, words, ranges, formats, unknown keys. This checks how values relat
 {{- $errors = append $errors "worker.keda: minReplicaCount is above maxReplicaCount." -}}
 {{- end -}}
 
+{{- if and $v.scaling.api.enabled $v.api.autoscaling.enabled -}}
+{{- $errors = append $errors "scaling.api: KEDA and api.autoscaling would both scale the API; set api.autoscaling.enabled=false." -}}
+{{- end -}}
+{{- range $stage := list "api" "interactiveWorker" "torchserve" -}}
+{{- $s := index $v.scaling $stage -}}
+{{- if gt (int $s.minReplicaCount) (int $s.maxReplicaCount) -}}
+{{- $errors = append $errors (printf "scaling.%s: minReplicaCount is above maxReplicaCount." $stage) -}}
+{{- end -}}
+{{- end -}}
+
 {{- $timeout := int $v.config.torchserveTimeoutSeconds -}}
 {{- if le (int $v.worker.terminationGracePeriodSeconds) (add $timeout 10) -}}
 {{- $errors = append $errors (printf "worker.terminationGracePeriodSeconds (%d) must exceed the longest synthesis, config.torchserveTimeoutSeconds (%d), by more than 10 s, or scale-down kills tasks in flight." (int $v.worker.terminationGracePeriodSeconds) $timeout) -}}
