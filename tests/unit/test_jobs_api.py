@@ -148,9 +148,7 @@ def test_segment_audio_lives_in_the_store_under_content_keys(
     factory = client.app.state.session_factory  # type: ignore[attr-defined]
     with factory() as session:
         rows = session.execute(
-            select(Segment.audio, Segment.audio_key).where(
-                Segment.project_id == job["project_id"]
-            )
+            select(Segment.audio, Segment.audio_key).where(Segment.project_id == job["project_id"])
         ).all()
     assert rows and all(data is None and key for data, key in rows)
     for _, key in rows:
