@@ -22,6 +22,7 @@ from s3kit import S3Server
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
+from api.audio_store import sweep_orphans
 from api.models import Job, Segment
 from contract.settings import Settings
 
@@ -181,6 +182,11 @@ def test_a_dropped_document_becomes_audio_and_subtitles_once(
     assert len(rows) == 10 and all(data is None and key for data, key in rows)
     stored = set(keys(s3_client, buckets["audio"]))
     assert {key for _, key in rows} <= stored
+    # An object written but never committed (a crash in between) is swept; referenced ones stay.
+    orphan = api.runtime.audio_store.put(b"fLaC never committed")
+    assert sweep_orphans(api.runtime.session_factory, api.runtime.audio_store, grace_s=0) >= 1
+    left = set(keys(s3_client, buckets["audio"]))
+    assert orphan not in left and {key for _, key in rows} <= left
 
 
 def test_the_poller_starts_one_job_per_object_version(
