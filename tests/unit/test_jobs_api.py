@@ -226,3 +226,69 @@ def test_an_unknown_job_is_404(client: TestClient) -> None:
 def test_an_oversized_idempotency_key_is_refused(client: TestClient) -> None:
     r = new_job(client, key="k" * (limits.MAX_IDEMPOTENCY_KEY_CHARS + 1))
     assert r.status_code == 422
+
+
+@pytest.fixture
+def ingest_client(tmp_path: Path, voice: GatedVoice) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        outbox_poll_s=0.05,
+        job_poll_s=0.05,
+        ingest_bucket="voxmill-in",
+        ingest_prefix="incoming/",
+        ingest_output_bucket=BUCKET,
+        ingest_output_prefix="converted/",
+        ingest_subtitles=["vtt"],
+        ingest_token="t" * 24,
+    )
+    with TestClient(create_app(settings, synthesizer=voice)) as c:
+        yield c
+
+
+def oci_event(key: str, kind: str = "com.oraclecloud.objectstorage.createobject") -> Any:
+    return {
+        "eventType": kind,
+        "cloudEventsVersion": "0.1",
+        "eventID": "e-1",
+        "data": {"resourceName": key, "additionalDetails": {"bucketName": "voxmill-in"}},
+    }
+
+
+def test_an_event_for_a_dropped_document_starts_one_job(
+    ingest_client: TestClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "objects" / "voxmill-in" / "incoming" / "a" / "note.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(DOC)
+    event = oci_event("incoming/a/note.md")
+    token = {"Authorization": "Bearer " + "t" * 24}
+    first = ingest_client.post("/v1/ingest/events", json=event, headers=token)
+    second = ingest_client.post("/v1/ingest/events", json=event, auth=("oci", "t" * 24))
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["created"] and not second.json()["created"]
+    assert first.json()["job_id"] == second.json()["job_id"]
+    job = wait_status(ingest_client, first.json()["job_id"], "completed", "failed")
+    assert [o["key"] for o in job["outputs"]] == ["converted/a/note.flac", "converted/a/note.vtt"]
+    assert (tmp_path / "objects" / BUCKET / "converted" / "a" / "note.vtt").is_file()
+
+
+def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient) -> None:
+    event = oci_event("incoming/x.txt")
+    assert ingest_client.post("/v1/ingest/events", json=event).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert ingest_client.post("/v1/ingest/events", json=event, headers=wrong).status_code == 401
+    good = {"Authorization": "Bearer " + "t" * 24}
+    r = ingest_client.post("/v1/ingest/events", content=b"{not json", headers=good)
+    assert r.status_code == 422
+    r = ingest_client.post("/v1/ingest/events", json={"a": 1}, headers=good)
+    assert r.status_code == 422 and "not a CloudEvent" in r.json()["detail"]
+    deleted = oci_event("incoming/x.txt", "com.oraclecloud.objectstorage.deleteobject")
+    r = ingest_client.post("/v1/ingest/events", json=deleted, headers=good)
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    outside = oci_event("elsewhere/x.txt")
+    r = ingest_client.post("/v1/ingest/events", json=outside, headers=good)
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+
+
+def test_ingest_events_are_off_without_a_token(client: TestClient) -> None:
+    assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
