@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.audio_store import AudioStore, sweep_orphans
@@ -192,3 +193,70 @@ def test_the_sweep_deletes_only_old_objects_no_segment_refers_to(tmp_path: Path)
     assert sweep_orphans(factory, store, grace_s=3600) == 1
     left = {o.key for o in store.objects.list("audio", store.prefix)}
     assert left == {kept, fresh}
+
+
+def dispatcher_with(tmp_path: Path, answer: int, retry_for_s: float, url: str):  # type: ignore[no-untyped-def]
+    import httpx
+
+    from api.models import Job
+    from api.webhooks import WebhookDispatcher, new_message
+    from contract.settings import Settings
+
+    db = f"sqlite:///{tmp_path / 'hooks.sqlite'}"
+    migrate(db)
+    factory = make_session_factory(make_engine(db))
+    settings = Settings(
+        webhook_secret=SECRET, webhook_retry_for_s=retry_for_s, webhook_backoff_s=0.01
+    )
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(answer)
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    with factory.begin() as session:
+        job = Job(
+            id="job-1",
+            status="completed",
+            voice="joe",
+            format="flac",
+            timings="",
+            output_bucket="b",
+            output_prefix="",
+            output_name="n",
+            callback_url=url,
+            request_sha256="0" * 64,
+            source="text",
+        )
+        session.add(job)
+        session.flush()
+        new_message(session, job, "job.completed", settings)
+    table = {"hooks.example": ["93.184.216.34"], "inside.example": ["10.0.0.1"]}
+    dispatcher = WebhookDispatcher(factory, settings, client=client, resolver=resolver(table))
+    return factory, dispatcher, seen
+
+
+def test_a_callback_that_keeps_failing_is_given_up_at_its_deadline(tmp_path: Path) -> None:
+    from api.models import WebhookAttempt, WebhookMessage
+
+    factory, dispatcher, seen = dispatcher_with(tmp_path, 503, 0.0, "https://hooks.example/h")
+    assert dispatcher.deliver_due() == 1
+    assert dispatcher.deliver_due() == 0  # given up: nothing is due any more
+    with factory() as session:
+        message = session.scalars(select(WebhookMessage)).one()
+        attempts = session.scalars(select(WebhookAttempt)).all()
+    assert message.state == "failed" and message.attempts == 1
+    assert [(a.status_code, a.error) for a in attempts] == [(503, "HTTP 503")]
+    assert Webhook(SECRET).verify(seen[0].content, dict(seen[0].headers))["type"] == "job.completed"
+
+
+def test_a_callback_host_that_now_resolves_inside_is_not_called(tmp_path: Path) -> None:
+    from api.models import WebhookAttempt
+
+    factory, dispatcher, seen = dispatcher_with(tmp_path, 200, 3600.0, "http://inside.example/")
+    dispatcher.deliver_due()
+    with factory() as session:
+        attempt = session.scalars(select(WebhookAttempt)).one()
+    assert seen == [] and attempt.status_code is None
+    assert "private" in (attempt.error or "")
