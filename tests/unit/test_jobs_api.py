@@ -78,7 +78,7 @@ def client(tmp_path: Path, voice: GatedVoice) -> Iterator[TestClient]:
         job_poll_s=0.05,
         audio_store="objects",
         object_store="local",
-        job_buckets=[BUCKET],
+        job_buckets=[BUCKET, "voxmill-in"],
     )
     with TestClient(create_app(settings, synthesizer=voice)) as c:
         yield c
@@ -292,3 +292,29 @@ def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient
 
 def test_ingest_events_are_off_without_a_token(client: TestClient) -> None:
     assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
+
+
+def test_a_job_reads_its_document_from_an_allowed_bucket_or_an_upload(
+    client: TestClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "objects" / "voxmill-in" / "docs" / "letter.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(DOC)
+    body = {"source_url": "s3://voxmill-in/docs/letter.md", "output": {"bucket": BUCKET}}
+    by_url = client.post("/v1/jobs", json=body)
+    assert by_url.status_code == 202, by_url.text
+    job = wait_status(client, by_url.json()["id"], "completed")
+    assert [o["key"] for o in job["outputs"]] == ["letter.flac"]
+    assert job["source"] == "url"
+
+    form = {"job": '{"output": {"bucket": "voxmill-out", "prefix": "up"}, "format": "wav"}'}
+    upload = client.post("/v1/jobs", data=form, files={"file": ("memo.md", DOC.encode())})
+    assert upload.status_code == 202, upload.text
+    job = wait_status(client, upload.json()["id"], "completed")
+    assert [o["key"] for o in job["outputs"]] == ["up/memo.wav"]
+    wav = client.get(f"/v1/jobs/{job['id']}/outputs/wav")
+    assert wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
+
+    missing = {"source_url": "s3://voxmill-in/docs/none.md", "output": {"bucket": BUCKET}}
+    r = client.post("/v1/jobs", json=missing)
+    assert r.status_code == 422 and "no object" in r.json()["detail"]
