@@ -1,9 +1,9 @@
 """``POST /v1/ingest/events``: object-created events (OCI Events through OCI Notifications).
 
-Not behind the API keys: OCI Notifications cannot send a bearer token of ours. It can send HTTP
-Basic credentials written into the subscription URL (``https://voxmill:<token>@host/...``), so
-the route takes ``VOXMILL_INGEST_TOKEN`` as the Basic password (or as a Bearer token, for other
-senders), compared in constant time. Without a token configured the route answers 404.
+OCI Notifications cannot send a bearer token of ours, but it sends HTTP Basic credentials
+written into the subscription URL (``https://voxmill:<token>@host/...``): the route takes
+``VOXMILL_INGEST_TOKEN`` as the Basic password or as a Bearer token (compared in constant time),
+and an API key as the other routes do. Without an input bucket configured it answers 404.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from api.deps import RuntimeDep
 from api.ingest import EventError, ingest_object, parse_event
 from api.job_submit import SubmitError
+from api.security import key_matches
 from api.storage import ObjectError
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 MAX_EVENT_BYTES = 64 * 1024
 
 
-def _authorized(request: Request, token: str) -> bool:
+def _authorized(request: Request, token: str, api_keys: list[str]) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     presented = ""
@@ -39,7 +40,11 @@ def _authorized(request: Request, token: str) -> bool:
             presented = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
         except (binascii.Error, UnicodeDecodeError):
             return False
-    return bool(presented) and hmac.compare_digest(presented.encode(), token.encode())
+    if not presented:
+        return False
+    if token and hmac.compare_digest(presented.encode(), token.encode()):
+        return True
+    return scheme.lower() == "bearer" and key_matches(presented, api_keys)
 
 
 @router.post(
@@ -51,18 +56,20 @@ def _authorized(request: Request, token: str) -> bool:
             "subscription confirmation"
         },
         202: {"description": "the job (created now, or earlier for the same object version)"},
-        401: {"description": "missing or wrong ingest token"},
+        401: {"description": "missing or wrong ingest token (or API key)"},
+        404: {"description": "bucket ingest is not enabled"},
     },
 )
 async def receive_event(request: Request, response: Response, runtime: RuntimeDep) -> Any:
     """Start the job for the object an event names, once per object version."""
-    token = runtime.settings.ingest_token
-    if not token:
-        raise HTTPException(404, detail="bucket ingest events are not enabled")
-    if not _authorized(request, token):
+    settings = runtime.settings
+    keys = list(settings.api_key_roles())
+    if (settings.ingest_token or keys) and not _authorized(request, settings.ingest_token, keys):
         raise HTTPException(
-            401, detail="missing or wrong ingest token", headers={"WWW-Authenticate": "Basic"}
+            401, detail="missing or wrong ingest token", headers={"WWW-Authenticate": "Bearer"}
         )
+    if not settings.ingest_bucket:
+        raise HTTPException(404, detail="bucket ingest is not enabled (VOXMILL_INGEST_BUCKET)")
     confirm = request.headers.get("x-oci-ns-confirmationurl")
     if confirm:
         # Confirming means fetching a URL from the request: left to the operator (see the

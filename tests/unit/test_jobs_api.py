@@ -290,7 +290,7 @@ def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient
     assert r.status_code == 200 and r.json()["status"] == "ignored"
 
 
-def test_ingest_events_are_off_without_a_token(client: TestClient) -> None:
+def test_ingest_events_are_off_without_an_input_bucket(client: TestClient) -> None:
     assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
 
 
