@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +97,27 @@ def segment_audio(session: Session, data: bytes | None, key: str | None) -> byte
     if key and store is not None:
         return store.get(key)
     return None
+
+
+# Parallel GETs when a chapter is read back: one object per sentence, so a download would
+# otherwise wait for hundreds of round trips in a row (bench/audio_store_bench.py).
+FETCH_THREADS = 8
+
+
+def segment_audios(
+    session: Session, rows: Sequence[tuple[bytes | None, str | None]]
+) -> list[bytes | None]:
+    """:func:`segment_audio` of many ``(data, key)`` rows, in order; the store's in parallel."""
+    store = store_of(session)
+    if store is None or not any(key and not data for data, key in rows):
+        return [data for data, _ in rows]
+
+    def one(row: tuple[bytes | None, str | None]) -> bytes | None:
+        data, key = row
+        return data or (store.get(key) if key else None)
+
+    with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="audio-get") as pool:
+        return list(pool.map(one, rows))
 
 
 def sweep_orphans(

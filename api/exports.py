@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from api.audio_store import segment_audio
+from api.audio_store import segment_audio, segment_audios
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
 from audio.resample import resample, resampled_length
@@ -130,11 +130,11 @@ def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.n
     ).all()
     paragraphs: list[list[np.ndarray]] = []
     last_block = None
-    for block_id, stored, key in rows:
+    stored = segment_audios(session, [(data, key) for _, data, key in rows])
+    for (block_id, _, _), data in zip(rows, stored, strict=True):
         if block_id != last_block:
             paragraphs.append([])
             last_block = block_id
-        data = segment_audio(session, stored, key)
         samples, rate = audio.decode(data) if data else (np.zeros(0, np.int16), sample_rate)
         paragraphs[-1].append(resample(samples, rate, sample_rate))
     return audio.join(
