@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from api import jobs
 from api.job_submit import SubmitError, Submitted, submit
+from api.models import IngestedObject
 from api.storage import ObjectError, ObjectTooLarge
 from messaging.service import BackgroundService
 
@@ -134,6 +137,9 @@ async def ingest_object(
         if info is None:
             return None
         etag = info.etag
+    seen = await asyncio.to_thread(_ingested, runtime, bucket, key, etag)
+    if seen is not None:
+        return seen  # announced before: no download, no parse
     try:
         data = await asyncio.to_thread(
             runtime.objects.get_bytes, bucket, key, runtime.settings.max_upload_bytes
@@ -148,6 +154,18 @@ async def ingest_object(
         filename=name,
         ingested=(bucket, key, etag),
     )
+
+
+def _ingested(runtime: Runtime, bucket: str, key: str, etag: str) -> Submitted | None:
+    with runtime.session_factory() as session:
+        row = session.scalar(
+            select(IngestedObject).where(
+                IngestedObject.bucket == bucket,
+                IngestedObject.key == key,
+                IngestedObject.etag == etag,
+            )
+        )
+        return None if row is None else Submitted(row.job_id or "", False)
 
 
 class BucketPoller(BackgroundService):

@@ -305,6 +305,8 @@ class JobFinisher(BackgroundService):
                 self.finish_due()
             except (SQLAlchemyError, ObjectError) as e:
                 log.warning("job finisher: %s; trying again", e)
+            except Exception:  # one bad job must not stop the others from finishing
+                log.exception("job finisher round failed")
             self._woken.wait(self._settings.job_poll_s)
             self._woken.clear()
         self._set_connected(False)

@@ -204,6 +204,8 @@ class WebhookDispatcher(BackgroundService):
                 self.deliver_due()
             except SQLAlchemyError as e:
                 log.warning("webhook dispatcher: database error (%s)", e)
+            except Exception:  # keep delivering the other messages
+                log.exception("webhook dispatcher round failed")
             self._woken.wait(self._settings.job_poll_s)
             self._woken.clear()
         self._client.close()
@@ -277,5 +279,8 @@ class WebhookDispatcher(BackgroundService):
             error = None if answer.is_success else f"HTTP {answer.status_code}"
         except (CallbackRefused, httpx.HTTPError) as e:
             status, error = None, str(e) or type(e).__name__
+        except Exception as e:  # a bad secret or URL must become a recorded attempt, not a crash
+            log.exception("webhook %s could not be sent", msg_id)
+            status, error = None, f"{type(e).__name__}: {e}"
         took = int((time.monotonic() - started) * 1000)
         return status, error, took

@@ -176,6 +176,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"webhook_allow_networks: {net!r} is not a CIDR") from e
         return value
 
+    @model_validator(mode="after")
+    def _callbacks_need_a_secret(self) -> Settings:
+        if self.ingest_callback_url and not self.webhook_secret:
+            raise ValueError("VOXMILL_INGEST_CALLBACK_URL needs VOXMILL_WEBHOOK_SECRET to sign")
+        return self
+
     def effective_object_store_dir(self) -> Path:
         """The local object store's directory (default: ``<data_dir>/objects``)."""
         return self.object_store_dir or self.data_dir / "objects"
