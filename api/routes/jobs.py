@@ -84,10 +84,12 @@ async def _read(request: Request, limit: int) -> tuple[JobCreate, bytes | None, 
                 return JobCreate.model_validate_json(raw), data, upload.filename
         if media != "application/json":
             raise HTTPException(415, detail="send JSON (JobCreate) or multipart (file + job)")
-        body = await request.body()
-        if len(body) > limit + 64 * 1024:
-            raise HTTPException(413, detail=f"the request is over the {limit}-byte limit")
-        return JobCreate.model_validate_json(body), None, None
+        body = bytearray()
+        async for chunk in request.stream():  # checked while reading, not after
+            body += chunk
+            if len(body) > limit + 64 * 1024:
+                raise HTTPException(413, detail=f"the request is over the {limit}-byte limit")
+        return JobCreate.model_validate_json(bytes(body)), None, None
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"

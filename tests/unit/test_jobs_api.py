@@ -318,3 +318,10 @@ def test_a_job_reads_its_document_from_an_allowed_bucket_or_an_upload(
     missing = {"source_url": "s3://voxmill-in/docs/none.md", "output": {"bucket": BUCKET}}
     r = client.post("/v1/jobs", json=missing)
     assert r.status_code == 422 and "no object" in r.json()["detail"]
+
+
+def test_a_document_over_the_upload_limit_is_refused_while_reading(client: TestClient) -> None:
+    big = "Words. " * (limits.MAX_UPLOAD_BYTES // 7 + 20_000)
+    r = new_job(client, text=big)
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
