@@ -270,6 +270,13 @@ def test_an_event_for_a_dropped_document_starts_one_job(
     job = wait_status(ingest_client, first.json()["job_id"], "completed", "failed")
     assert [o["key"] for o in job["outputs"]] == ["converted/a/note.flac", "converted/a/note.vtt"]
     assert (tmp_path / "objects" / BUCKET / "converted" / "a" / "note.vtt").is_file()
+    # A later announcement of the same version is answered from the database, not re-read.
+    runtime = ingest_client.app.state.runtime  # type: ignore[attr-defined]
+    reads: list[str] = []
+    real_get = runtime.objects.get_bytes
+    runtime.objects.get_bytes = lambda b, k, limit=None: reads.append(k) or real_get(b, k, limit)
+    again = ingest_client.post("/v1/ingest/events", json=event, headers=token)
+    assert again.status_code == 202 and not again.json()["created"] and reads == []
 
 
 def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient) -> None:
