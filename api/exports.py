@@ -17,8 +17,9 @@ from typing import IO
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
+from api.audio_store import segment_audio, segment_audios
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
 from audio.resample import resample, resampled_length
@@ -122,14 +123,15 @@ def layout(
 def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.ndarray:
     """A chapter's segments joined with pauses (every segment must be done)."""
     rows = session.execute(
-        select(Segment.block_id, Segment.audio)
+        select(Segment.block_id, Segment.audio, Segment.audio_key)
         .join(Block, Segment.block_id == Block.id)
         .where(Segment.chapter_id == chapter_id)
         .order_by(Block.position, Segment.position)
     ).all()
     paragraphs: list[list[np.ndarray]] = []
     last_block = None
-    for block_id, data in rows:
+    stored = segment_audios(session, [(data, key) for _, data, key in rows])
+    for (block_id, _, _), data in zip(rows, stored, strict=True):
         if block_id != last_block:
             paragraphs.append([])
             last_block = block_id
@@ -198,7 +200,9 @@ def segment_file(segment: Segment, fmt: str) -> bytes:
     Raises:
         NotReadyError: The segment has no audio.
     """
-    if segment.status != SegmentStatus.DONE or not segment.audio:
+    session = object_session(segment)
+    data = segment_audio(session, segment.audio, segment.audio_key) if session else segment.audio
+    if segment.status != SegmentStatus.DONE or not data:
         state = f"{segment.status.value}" + (
             f": {segment.last_error}" if segment.last_error else ""
         )
@@ -207,6 +211,6 @@ def segment_file(segment: Segment, fmt: str) -> bytes:
             "resynthesize it, and wait until it is done"
         )
     if fmt == "flac":
-        return segment.audio
-    samples, rate = audio.decode(segment.audio)
+        return data
+    samples, rate = audio.decode(data)
     return audio.encode(samples, rate, fmt)

@@ -28,6 +28,8 @@ from api.routes import (
     conversions,
     documents,
     events,
+    ingest,
+    jobs,
     lexicon,
     ops,
     projects,
@@ -57,6 +59,7 @@ API_ROUTERS = (
     events,
     voices,
     voice_choice,
+    jobs,  # issue 13: batch jobs
 )
 
 
@@ -189,6 +192,7 @@ def create_app(
     app.include_router(ops.router)  # probes and scrapers need no key
     app.include_router(speech.router)  # applies require_api_key itself
     app.include_router(speech_stream.router)  # checks the key at the WebSocket handshake
+    app.include_router(ingest.router)  # its own token: OCI Notifications sends no API key
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     mount_ui(app)

@@ -216,6 +216,9 @@ class Segment(Base):
         ForeignKey("conversions.id", ondelete="SET NULL"), index=True
     )
     audio: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # The audio's key in the object store when VOXMILL_AUDIO_STORE=objects (then ``audio`` is
+    # NULL); content-addressed, see api/audio_store.py.
+    audio_key: Mapped[str | None] = mapped_column(String(200), index=True)
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     num_samples: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
@@ -337,3 +340,107 @@ class VoiceVersion(Base):
     def version(self) -> str:
         """The version's name, as TorchServe knows it (``/predictions/<voice>/<version>``)."""
         return str(self.number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batch jobs, webhooks and bucket ingest (issue 13)
+
+
+class JobStatus(StrEnum):
+    """Where a job stands. ``finalizing``: the outputs are being written."""
+
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Job(Base):
+    """A batch job: one document in, audio (and timings if asked) out to a bucket prefix.
+
+    The document becomes a project of its own (``project_id``) converted by the usual pipeline;
+    the job adds where the outputs go, who to call back, and an idempotency key.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.RUNNING, index=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), index=True
+    )
+    conversion_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversions.id", ondelete="SET NULL")
+    )
+    voice: Mapped[str] = mapped_column(String(100))
+    format: Mapped[str] = mapped_column(String(10))
+    # Comma-separated timing/subtitle formats asked for ("srt,vtt"); "" for none.
+    timings: Mapped[str] = mapped_column(String(100), default="")
+    output_bucket: Mapped[str] = mapped_column(String(255))
+    output_prefix: Mapped[str] = mapped_column(String(700), default="")
+    output_name: Mapped[str] = mapped_column(String(255))
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str | None] = mapped_column(String(1200))
+    # JSON list of {"kind", "format", "bucket", "key", "bytes"} once completed.
+    outputs: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IngestedObject(Base):
+    """An input-bucket object that started a job: the deduplication key of bucket ingest."""
+
+    __tablename__ = "ingested_objects"
+    __table_args__ = (
+        UniqueConstraint("bucket", "key", "etag", name="uq_ingested_objects_bucket_key_etag"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    etag: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookMessage(Base):
+    """One event to deliver to a job's callback URL, retried until delivered or out of time.
+
+    ``id`` is the Standard Webhooks ``webhook-id`` (the same on every attempt, so receivers can
+    deduplicate).
+    """
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(String(2048))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One delivery attempt of a :class:`WebhookMessage`: what the receiver answered."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -22,9 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from api.audio_store import store_of
 from api.event_payloads import SegmentEvent
 from api.models import Conversion, Segment, SegmentStatus, UTCDateTime, utcnow
 from api.schemas import ConversionOut
+from api.storage import ObjectError
 from contract.messages import EventMessage, MessageError, ResultMessage
 from contract.retry import RetryPolicy
 from messaging.types import Delivery, Handler, Outcome
@@ -109,8 +111,14 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
             values["last_error"] = audio
         else:
             data, frames = audio
+            store = store_of(session)
+            key = None
+            if store is not None:
+                # Written before the row that names it; an orphan (crash, duplicate) is swept.
+                key = store.put(data)
             values.update(
-                audio=data,
+                audio=None if key else data,
+                audio_key=key,
                 sample_rate=result.sample_rate,
                 num_samples=frames,
                 duration_ms=result.duration_ms,
@@ -252,7 +260,7 @@ def make_result_handler(
             counts.count("rejected")
             return Outcome.REJECT
         retrying = Retrying(
-            retry=retry_if_exception_type(SQLAlchemyError),
+            retry=retry_if_exception_type((SQLAlchemyError, ObjectError)),
             stop=give_up,
             wait=rules.store_backoff.wait,
             sleep=sleep,
@@ -261,7 +269,7 @@ def make_result_handler(
         )
         try:
             applied = retrying(store, result)
-        except SQLAlchemyError as e:
+        except (SQLAlchemyError, ObjectError) as e:
             log.error("result %s not stored (%s); requeueing it", result.task_id, e)
             return Outcome.REQUEUE
         except _Stopping:

@@ -8,16 +8,20 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import crud
+from api.audio_store import AudioStore, attach, build_audio_store
 from api.db import check_schema, is_sqlite, make_engine, make_session_factory, migrate
 from api.events import EventHub, EventSender
+from api.job_services import JobServices
 from api.lanes import LaneGate, yielding_handler
 from api.outbox import OutboxRelay
 from api.results import AppliedResult, ResultStats, make_result_handler
+from api.storage import LocalObjectStore, ObjectStore, build_object_store
 from contract.messages import EventMessage
 from contract.settings import Mode, Settings
 from messaging.transport import MemoryTransport, RabbitTransport, Service, Transport
@@ -81,6 +85,10 @@ class Runtime:
     documents: DocumentPool | None = None
     # Admission between the lanes (api/lanes.py); set by create_app before start.
     gate: LaneGate | None = None
+    # Issue 13: object storage, batch jobs, webhooks, bucket ingest.
+    objects: ObjectStore = field(default_factory=lambda: LocalObjectStore(Path(".run/objects")))
+    audio_store: AudioStore | None = None
+    jobs: JobServices | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -97,16 +105,22 @@ class Runtime:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
         owns = synthesizer is None
+        objects = build_object_store(settings)
+        audio_store = build_audio_store(settings, objects)
+        session_factory = make_session_factory(engine)
+        attach(session_factory, audio_store)
         return cls(
             settings=settings,
             engine=engine,
-            session_factory=make_session_factory(engine),
+            session_factory=session_factory,
             transport=transport or default_transport(settings),
             hub=EventHub(),
             synthesizer=synthesizer if synthesizer is not None else default_synthesizer(settings),
             owns_synthesizer=owns,
             # Untrusted documents are read in these processes, never on the serving threads.
             documents=DocumentPool(settings.parse_workers, settings.parse_memory_bytes),
+            objects=objects,
+            audio_store=audio_store,
         )
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -161,6 +175,7 @@ class Runtime:
         for service in self.services:
             service.start()
         self.relay.start()
+        self.jobs = JobServices.start(self)
         self.listener = listener
         for service in self.services:
             if not service.wait_connected(CONNECT_WAIT_S):
@@ -217,6 +232,8 @@ class Runtime:
     def stop(self) -> None:
         """Stop everything started by :meth:`start`; in-flight work finishes first."""
         self._stopping.set()
+        if self.jobs is not None:
+            self.jobs.stop()
         for service in reversed(self.services):
             service.stop()
         for service in reversed(self.services):
@@ -270,6 +287,8 @@ class Runtime:
 
     def _on_result(self, applied: AppliedResult) -> None:
         self.notify(applied.event())
+        if applied.finished_at is not None and self.jobs is not None:
+            self.jobs.finisher.wake()  # the conversion is over: a job may be ready to finish
 
     def readiness_checks(self) -> list[ReadinessCheck]:
         """Checks for ``/readyz``: the database answers, the result consumer is attached."""

@@ -108,3 +108,17 @@ INTERACTIVE_MAX_WAIT_S = 10.0
 # Embedded mode: the longest a book's task waits for interactive work to finish before it runs
 # anyway (the bulk lane slows down, never stops). Setting ``VOXMILL_BULK_YIELD_MAX_S``.
 BULK_YIELD_MAX_S = 30.0
+# Object storage, jobs and webhooks (issue 13).
+# Setting ``VOXMILL_AUDIO_ORPHAN_GRACE_S``: an audio object no segment refers to is deleted by
+# the sweep once it is this old (a write whose commit is still in flight is younger).
+AUDIO_ORPHAN_GRACE_S = 3600.0
+# Setting ``VOXMILL_PRESIGN_TTL_S``: how long a presigned download URL of a job output is valid.
+PRESIGN_TTL_S = 3600
+# Setting ``VOXMILL_WEBHOOK_RETRY_FOR_S``: how long a callback is retried before it is given up.
+WEBHOOK_RETRY_FOR_S = 3600.0
+# Setting ``VOXMILL_WEBHOOK_TIMEOUT_S``: one callback request.
+WEBHOOK_TIMEOUT_S = 10.0
+# An ``Idempotency-Key`` header (the IETF draft's header; fixed).
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+# A callback URL (fixed).
+MAX_CALLBACK_URL_CHARS = 2048

@@ -11,7 +11,7 @@ import json
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -127,6 +127,77 @@ class Settings(BaseSettings):
     # The TorchServe the interactive lane uses (REST speech, WebSocket, interactive workers);
     # "" = the same as everything else (torchserve_url / routes / pools).
     interactive_torchserve_url: str = ""
+    # -- Object storage, jobs, webhooks, bucket ingest (issue 13) -----------------------------
+    # Where segment audio lives: "database" (rows, the default) or "objects" (the object store
+    # below, content-addressed keys; Postgres keeps the keys).
+    audio_store: Literal["database", "objects"] = "database"
+    # The object store: "local" (a directory per bucket under object_store_dir; embedded mode)
+    # or "s3" (any S3-compatible endpoint; OCI Object Storage's S3 Compatibility API in
+    # production: https://<namespace>.compat.objectstorage.<region>.oraclecloud.com).
+    object_store: Literal["local", "s3"] = "local"
+    object_store_dir: Path | None = None
+    s3_endpoint_url: str = ""
+    # Presigned download URLs are signed for this endpoint (what clients reach); "" = the same.
+    s3_public_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Empty keys = boto3's default credential chain (AWS_* variables, a mounted profile).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    audio_bucket: str = "voxmill-audio"
+    audio_prefix: str = "segments/"
+    audio_orphan_grace_s: float = limits.AUDIO_ORPHAN_GRACE_S
+    audio_sweep_s: float = 600.0
+    # Buckets a job may read its document from and write its outputs to.
+    job_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    job_poll_s: float = 1.0
+    presign_ttl_s: int = limits.PRESIGN_TTL_S
+    # Standard Webhooks secret ("whsec_" + base64); callbacks are refused without one.
+    webhook_secret: str = ""
+    # CIDRs a callback may reach although private/loopback/link-local (e.g. "10.0.0.0/8").
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_retry_for_s: float = limits.WEBHOOK_RETRY_FOR_S
+    webhook_timeout_s: float = limits.WEBHOOK_TIMEOUT_S
+    webhook_backoff_s: float = 5.0
+    # Bucket ingest: documents created under ingest_bucket/ingest_prefix become jobs; outputs go
+    # to ingest_output_bucket/ingest_output_prefix under the same name. The events endpoint needs
+    # ingest_token (HTTP Basic password or Bearer token); the poller runs when ingest_poll_s > 0.
+    ingest_bucket: str = ""
+    ingest_prefix: str = ""
+    ingest_output_bucket: str = ""
+    ingest_output_prefix: str = ""
+    ingest_voice: str = ""
+    ingest_format: str = "flac"
+    ingest_subtitles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ingest_callback_url: str = ""
+    ingest_token: str = ""
+    ingest_poll_s: float = 0.0
+
+    @field_validator("job_buckets", "webhook_allow_networks", "ingest_subtitles", mode="before")
+    @classmethod
+    def _parse_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as e:
+                raise ValueError(f"webhook_allow_networks: {net!r} is not a CIDR") from e
+        return value
+
+    @model_validator(mode="after")
+    def _callbacks_need_a_secret(self) -> Settings:
+        if self.ingest_callback_url and not self.webhook_secret:
+            raise ValueError("VOXMILL_INGEST_CALLBACK_URL needs VOXMILL_WEBHOOK_SECRET to sign")
+        return self
+
+    def effective_object_store_dir(self) -> Path:
+        """The local object store's directory (default: ``<data_dir>/objects``)."""
+        return self.object_store_dir or self.data_dir / "objects"
 
     @field_validator(
         "voice_routes", "torchserve_pools", "torchserve_management_pools", mode="before"

@@ -214,6 +214,13 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "a book's sentence yielding to interactive work (embedded)": (
             f"{limits.BULK_YIELD_MAX_S:.0f} s at most"
         ),
+        # Issue 13: object storage, jobs, webhooks.
+        "unreferenced segment audio object kept": f"{limits.AUDIO_ORPHAN_GRACE_S:,.0f} s",
+        "presigned URL of a job output": f"{number(limits.PRESIGN_TTL_S)} s",
+        "webhook retries": f"for {limits.WEBHOOK_RETRY_FOR_S:,.0f} s",
+        "one webhook request": f"{limits.WEBHOOK_TIMEOUT_S:g} s",
+        "`Idempotency-Key` header": f"{limits.MAX_IDEMPOTENCY_KEY_CHARS} characters",
+        "callback URL": f"{number(limits.MAX_CALLBACK_URL_CHARS)} characters",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():

@@ -72,6 +72,13 @@ alone: types, words, ranges, formats, unknown keys. This checks how values relat
 {{- $errors = append $errors "api.ingress: TLS needs api.ingress.hostname." -}}
 {{- end -}}
 
+{{- /* Object store, webhooks, bucket ingest (templates/_jobs.tpl): one error per line. */ -}}
+{{- range (include "voxmill.validateJobs" . | trim | splitList "\n") -}}
+{{- if . -}}
+{{- $errors = append $errors . -}}
+{{- end -}}
+{{- end -}}
+
 {{- if $errors -}}
 {{- printf "\n\nVALUES VALIDATION:\n  - %s\n" (join "\n  - " $errors) | fail -}}
 {{- end -}}

@@ -1,0 +1,334 @@
+"""Batch jobs in the embedded mode (SQLite, in-process queue, the local-directory object store)
+with a stand-in voice: what a client of ``/v1/jobs`` sees, and where the outputs land."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.main import create_app
+from api.models import Segment
+from audio import codecs as audio
+from contract import limits
+from contract.messages import SynthesisParams
+from contract.settings import Settings
+from synthesis.base import Audio, EncodedAudio
+
+RATE = 22050
+BUCKET = "voxmill-out"
+DOC = """# One
+
+First sentence here. Second sentence here.
+
+Another paragraph.
+
+# Two
+
+The end.
+"""
+
+
+class GatedVoice:
+    """100 samples per character; waits for ``gate`` before each sentence."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.calls: list[str] = []
+        self.entered = 0
+
+    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
+        self.entered += 1
+        self.gate.wait(30)
+        self.calls.append(text)
+        n = 100 * len(text)
+        return Audio((6000 * np.sin(np.arange(n) / 9)).astype(np.int16), RATE)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
+    ) -> EncodedAudio:
+        sound = self.synthesize(voice, text, params)
+        data = audio.encode(sound.samples, sound.sample_rate, fmt)
+        return EncodedAudio(data, fmt, sound.sample_rate, len(sound.samples))
+
+    def voices(self) -> list[str]:
+        return ["joe"]
+
+
+@pytest.fixture
+def voice() -> GatedVoice:
+    return GatedVoice()
+
+
+@pytest.fixture
+def client(tmp_path: Path, voice: GatedVoice) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        outbox_poll_s=0.05,
+        job_poll_s=0.05,
+        audio_store="objects",
+        object_store="local",
+        job_buckets=[BUCKET, "voxmill-in"],
+    )
+    with TestClient(create_app(settings, synthesizer=voice)) as c:
+        yield c
+
+
+def wait_status(client: TestClient, job_id: str, *wanted: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/jobs/{job_id}").json()
+        if body["status"] in wanted:
+            return body
+        assert time.monotonic() < deadline, f"job not {wanted}: {body}"
+        time.sleep(0.05)
+
+
+def new_job(client: TestClient, key: str | None = None, **fields: Any) -> Any:
+    body = {"text": DOC, "text_format": "markdown", "output": {"bucket": BUCKET}, **fields}
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post("/v1/jobs", json=body, headers=headers)
+
+
+def test_a_job_writes_audio_and_subtitles_to_the_output_prefix(
+    client: TestClient, tmp_path: Path
+) -> None:
+    r = new_job(
+        client,
+        filename="book.md",
+        format="flac",
+        timings=["srt", "vtt"],
+        output={"bucket": BUCKET, "prefix": "audiobooks/"},
+    )
+    assert r.status_code == 202, r.text
+    job = wait_status(client, r.json()["id"], "completed", "failed")
+    assert job["status"] == "completed", job
+    assert job["progress"] == {"total": 6, "done": 6, "failed": 0, "fraction": 1.0}
+    keys = {o["format"]: o["key"] for o in job["outputs"]}
+    assert keys == {
+        "flac": "audiobooks/book.flac",
+        "srt": "audiobooks/book.srt",
+        "vtt": "audiobooks/book.vtt",
+    }
+    root = tmp_path / "objects" / BUCKET
+    samples, rate = sf.read(io.BytesIO((root / "audiobooks/book.flac").read_bytes()))
+    sentences = ["First sentence here.", "Second sentence here.", "Another paragraph.", "The end."]
+    spoken = sum(100 * len(s) for s in sentences) + 100 * len("One") + 100 * len("Two")
+    assert rate == RATE and len(samples) > spoken  # every sentence plus the pauses between
+    srt = (root / "audiobooks/book.srt").read_text()
+    assert srt.startswith("1\n00:00:00,000 --> ")
+    assert all(s in srt for s in sentences)
+    assert (root / "audiobooks/book.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000 --> ")
+    # The last cue ends where the audio ends.
+    last_end = srt.strip().splitlines()[-2].split(" --> ")[1]
+    h, m, rest = last_end.split(":")
+    s, ms = rest.split(",")
+    end_ms = ((int(h) * 60 + int(m)) * 60 + int(s)) * 1000 + int(ms)
+    assert abs(end_ms - len(samples) * 1000 / RATE) <= 1
+    # Downloads stream the stored object.
+    download = client.get(f"/v1/jobs/{job['id']}/outputs/flac")
+    assert download.content == (root / "audiobooks/book.flac").read_bytes()
+    assert job["outputs"][0]["url"] is None  # the local directory has no presigned URLs
+
+
+def test_segment_audio_lives_in_the_store_under_content_keys(
+    client: TestClient, tmp_path: Path
+) -> None:
+    job = wait_status(client, new_job(client).json()["id"], "completed")
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:
+        rows = session.execute(
+            select(Segment.audio, Segment.audio_key).where(Segment.project_id == job["project_id"])
+        ).all()
+    assert rows and all(data is None and key for data, key in rows)
+    for _, key in rows:
+        stored = tmp_path / "objects" / "voxmill-audio" / key
+        assert stored.read_bytes()[:4] == b"fLaC"
+        assert key.endswith(".flac") and key.startswith("segments/")
+    # The project download reads them back from the store.
+    r = client.get(f"/v1/projects/{job['project_id']}/audio?format=wav")
+    assert r.status_code == 200 and len(r.content) > 44
+
+
+def test_the_same_idempotency_key_returns_the_same_job(client: TestClient) -> None:
+    first = new_job(client, key="order-42")
+    again = new_job(client, key="order-42")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = new_job(client, key="order-42", text="A different document.")
+    assert other.status_code == 422
+    assert "Idempotency-Key was already used" in other.json()["detail"]
+
+
+def test_cancel_discards_the_work_in_flight_and_writes_no_output(
+    client: TestClient, voice: GatedVoice, tmp_path: Path
+) -> None:
+    voice.gate.clear()  # the workers hold their first sentences
+    r = new_job(client, filename="never.md")
+    job_id = r.json()["id"]
+    assert r.json()["status"] == "running"
+    deadline = time.monotonic() + 20
+    while not voice.entered:
+        assert time.monotonic() < deadline, "no sentence reached the voice"
+        time.sleep(0.02)
+    cancelled = client.delete(f"/v1/jobs/{job_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    voice.gate.set()
+    # The sentences the workers held finish; their results must change nothing.
+    stats = client.app.state.runtime.result_stats  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while stats.ignored < voice.entered or len(voice.calls) < voice.entered:
+        assert time.monotonic() < deadline, (stats, voice.calls)
+        time.sleep(0.02)
+    assert stats.applied == 0
+    body = client.get(f"/v1/jobs/{job_id}").json()
+    assert body["status"] == "cancelled" and body["outputs"] == []
+    assert not (tmp_path / "objects" / BUCKET).exists() or not list(
+        (tmp_path / "objects" / BUCKET).rglob("never*")
+    )
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"output": {"bucket": "someone-elses"}}, "bucket 'someone-elses' is not allowed"),
+        ({"output": {"bucket": BUCKET, "prefix": "../up/"}}, "without '.' or '..'"),
+        ({"source_url": "s3://voxmill-out/x.txt"}, "exactly one of"),
+        ({"timings": ["ass"]}, "not available"),
+        ({"callback_url": "https://example.com/hook"}, "VOXMILL_WEBHOOK_SECRET"),
+    ],
+)
+def test_bad_jobs_are_refused_with_the_reason(
+    client: TestClient, fields: dict[str, Any], message: str
+) -> None:
+    r = new_job(client, **fields)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"]
+
+
+def test_an_unknown_job_is_404(client: TestClient) -> None:
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.delete("/v1/jobs/nope").status_code == 404
+
+
+def test_an_oversized_idempotency_key_is_refused(client: TestClient) -> None:
+    r = new_job(client, key="k" * (limits.MAX_IDEMPOTENCY_KEY_CHARS + 1))
+    assert r.status_code == 422
+
+
+@pytest.fixture
+def ingest_client(tmp_path: Path, voice: GatedVoice) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        outbox_poll_s=0.05,
+        job_poll_s=0.05,
+        ingest_bucket="voxmill-in",
+        ingest_prefix="incoming/",
+        ingest_output_bucket=BUCKET,
+        ingest_output_prefix="converted/",
+        ingest_subtitles=["vtt"],
+        ingest_token="t" * 24,
+    )
+    with TestClient(create_app(settings, synthesizer=voice)) as c:
+        yield c
+
+
+def oci_event(key: str, kind: str = "com.oraclecloud.objectstorage.createobject") -> Any:
+    return {
+        "eventType": kind,
+        "cloudEventsVersion": "0.1",
+        "eventID": "e-1",
+        "data": {"resourceName": key, "additionalDetails": {"bucketName": "voxmill-in"}},
+    }
+
+
+def test_an_event_for_a_dropped_document_starts_one_job(
+    ingest_client: TestClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "objects" / "voxmill-in" / "incoming" / "a" / "note.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(DOC)
+    event = oci_event("incoming/a/note.md")
+    token = {"Authorization": "Bearer " + "t" * 24}
+    first = ingest_client.post("/v1/ingest/events", json=event, headers=token)
+    second = ingest_client.post("/v1/ingest/events", json=event, auth=("oci", "t" * 24))
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["created"] and not second.json()["created"]
+    assert first.json()["job_id"] == second.json()["job_id"]
+    job = wait_status(ingest_client, first.json()["job_id"], "completed", "failed")
+    assert [o["key"] for o in job["outputs"]] == ["converted/a/note.flac", "converted/a/note.vtt"]
+    assert (tmp_path / "objects" / BUCKET / "converted" / "a" / "note.vtt").is_file()
+    # A later announcement of the same version is answered from the database, not re-read.
+    runtime = ingest_client.app.state.runtime  # type: ignore[attr-defined]
+    reads: list[str] = []
+    real_get = runtime.objects.get_bytes
+    runtime.objects.get_bytes = lambda b, k, limit=None: reads.append(k) or real_get(b, k, limit)
+    again = ingest_client.post("/v1/ingest/events", json=event, headers=token)
+    assert again.status_code == 202 and not again.json()["created"] and reads == []
+
+
+def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient) -> None:
+    event = oci_event("incoming/x.txt")
+    assert ingest_client.post("/v1/ingest/events", json=event).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert ingest_client.post("/v1/ingest/events", json=event, headers=wrong).status_code == 401
+    good = {"Authorization": "Bearer " + "t" * 24}
+    r = ingest_client.post("/v1/ingest/events", content=b"{not json", headers=good)
+    assert r.status_code == 422
+    r = ingest_client.post("/v1/ingest/events", json={"a": 1}, headers=good)
+    assert r.status_code == 422 and "not a CloudEvent" in r.json()["detail"]
+    deleted = oci_event("incoming/x.txt", "com.oraclecloud.objectstorage.deleteobject")
+    r = ingest_client.post("/v1/ingest/events", json=deleted, headers=good)
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    outside = oci_event("elsewhere/x.txt")
+    r = ingest_client.post("/v1/ingest/events", json=outside, headers=good)
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+
+
+def test_ingest_events_are_off_without_an_input_bucket(client: TestClient) -> None:
+    assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
+
+
+def test_a_job_reads_its_document_from_an_allowed_bucket_or_an_upload(
+    client: TestClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "objects" / "voxmill-in" / "docs" / "letter.md"
+    source.parent.mkdir(parents=True)
+    source.write_text(DOC)
+    body = {"source_url": "s3://voxmill-in/docs/letter.md", "output": {"bucket": BUCKET}}
+    by_url = client.post("/v1/jobs", json=body)
+    assert by_url.status_code == 202, by_url.text
+    job = wait_status(client, by_url.json()["id"], "completed")
+    assert [o["key"] for o in job["outputs"]] == ["letter.flac"]
+    assert job["source"] == "url"
+
+    form = {"job": '{"output": {"bucket": "voxmill-out", "prefix": "up"}, "format": "wav"}'}
+    upload = client.post("/v1/jobs", data=form, files={"file": ("memo.md", DOC.encode())})
+    assert upload.status_code == 202, upload.text
+    job = wait_status(client, upload.json()["id"], "completed")
+    assert [o["key"] for o in job["outputs"]] == ["up/memo.wav"]
+    wav = client.get(f"/v1/jobs/{job['id']}/outputs/wav")
+    assert wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
+
+    missing = {"source_url": "s3://voxmill-in/docs/none.md", "output": {"bucket": BUCKET}}
+    r = client.post("/v1/jobs", json=missing)
+    assert r.status_code == 422 and "no object" in r.json()["detail"]
+
+
+def test_a_document_over_the_upload_limit_is_refused_while_reading(client: TestClient) -> None:
+    big = "Words. " * (limits.MAX_UPLOAD_BYTES // 7 + 20_000)
+    r = new_job(client, text=big)
+    assert r.status_code == 413
+    assert "limit" in r.json()["detail"]
