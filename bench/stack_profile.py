@@ -75,6 +75,24 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+TS_METRICS = f"http://127.0.0.1:{int(os.environ.get('TS_PORT', '8080')) + 2}/metrics"
+
+
+def torchserve_counters() -> dict[str, float]:
+    """TorchServe's own cumulative counters for the joe voice (its Prometheus metrics)."""
+    wanted = (
+        "ts_inference_requests_total",
+        "ts_inference_latency_microseconds",
+        "ts_queue_latency_microseconds",
+    )
+    found: dict[str, float] = {}
+    for line in httpx.get(TS_METRICS, timeout=10).text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in wanted and 'model_name="joe"' in line:
+            found[name] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def convert(client: httpx.Client, markdown: str) -> dict[str, float]:
     """One conversion through the REST API, with the wall time of each stage in seconds."""
     marks: dict[str, float] = {}
@@ -159,8 +177,10 @@ def main() -> int:
                     spies.append((name, out, spy(args.py_spy, pid, 60, out)))
                 time.sleep(1.0)
             before = {k: cpu_seconds(v) for k, v in procs.items()}
+            ts_before = torchserve_counters()
             marks = convert(client, markdown)
             after = {k: cpu_seconds(v) for k, v in procs.items()}
+            ts_after = torchserve_counters()
             for _, _, process in spies:
                 process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 process.wait()
@@ -179,6 +199,14 @@ def main() -> int:
     for name in procs:
         used = after[name] - before[name]
         print(f"| {name} | {used:.2f} | {1000 * used / segments:.1f} |")
+    calls = ts_after["ts_inference_requests_total"] - ts_before["ts_inference_requests_total"]
+    print(f"\nTorchServe's own metrics over the conversion: {calls:.0f} requests,")
+    for key, label in (
+        ("ts_inference_latency_microseconds", "inference (handler, in its worker)"),
+        ("ts_queue_latency_microseconds", "waiting in TorchServe's queue"),
+    ):
+        mean_ms = (ts_after[key] - ts_before[key]) / 1000 / max(1.0, calls)
+        print(f"- {label}: {mean_ms:.1f} ms per request on average")
     for name, out, _ in spies:
         if out.exists():
             print(f"\n### {name}: own time by function (py-spy samples, idle excluded)\n")
