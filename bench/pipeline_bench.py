@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,8 +42,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.texts import LONG_PROSE
+from cli import rest
 from cli.progress import ConversionProgress
-from cli.rest import run_conversion
 
 API = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
 RATE = 22050
@@ -59,13 +60,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def convert(client: httpx.Client, markdown: str, tmp: Path) -> tuple[float, float]:
-    """Audio seconds and wall seconds of one conversion, upload to downloaded WAV."""
+def _no_events(*_args: object, **_kwargs: object) -> Iterator[dict[str, object]]:
+    raise httpx.HTTPError("following by polling, as voxmill convert did before")
+
+
+def convert(
+    client: httpx.Client, markdown: str, tmp: Path, *, poll: bool = False
+) -> tuple[float, float]:
+    """Audio seconds and wall seconds of one conversion, upload to downloaded WAV; ``poll``
+    follows it by polling every 0.5 s (the CLI before it followed live events)."""
     source, output = tmp / "book.md", tmp / "book.wav"
     data = markdown.encode()
     source.write_bytes(data)
+    events = rest._events
+    if poll:
+        rest._events = _no_events  # type: ignore[assignment]
     t0 = time.perf_counter()
-    run_conversion(
+    rest.run_conversion(
         client,
         document=source,
         data=data,
@@ -77,6 +88,7 @@ def convert(client: httpx.Client, markdown: str, tmp: Path) -> tuple[float, floa
         poll_s=0.5,
     )
     wall = time.perf_counter() - t0
+    rest._events = events  # type: ignore[assignment]
     with wave.open(str(output)) as audio:
         return audio.getnframes() / audio.getframerate(), wall
 
@@ -99,10 +111,15 @@ def piper_once(voice, text: str) -> tuple[float, float]:  # type: ignore[no-unty
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="turns of each (medians)")
+    parser.add_argument(
+        "--poll", action="store_true", help="also the chapter followed by polling (before)"
+    )
     args = parser.parse_args()
     print(f"# pipeline_bench on {platform.machine()}, {os.cpu_count()} cores, {time.ctime()}")
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     works = {"chapter": document(1), "document": document(5)}
+    if args.poll:
+        works["chapter, polling every 0.5 s (before)"] = works["chapter"]
     voice = load_piper()
     figures: dict[str, dict[str, list[float]]] = {
         name: {"ours": [], "plain": [], "ours_audio": [], "plain_audio": []} for name in works
@@ -119,7 +136,7 @@ def main() -> int:
                     audio, wall = piper_once(voice, plain)
                     figures[name]["plain"].append(audio / wall)
                     figures[name]["plain_audio"].append(audio)
-                    audio, wall = convert(client, markdown, Path(tmp))
+                    audio, wall = convert(client, markdown, Path(tmp), poll="polling" in name)
                     figures[name]["ours"].append(audio / wall)
                     figures[name]["ours_audio"].append(audio)
     finally:
