@@ -1,19 +1,31 @@
-"""Document conversion in distributed mode vs plain piper-tts, and REST time to first audio.
+"""Document conversion through the distributed stack vs plain piper-tts on the same text.
 
-Starts the local distributed stack (scripts/stack.sh: TorchServe, two workers, the API on
-Postgres and RabbitMQ), converts a ~2,000-word Markdown document, and prints (not a test):
-audio seconds per wall second for the pipeline and for plain piper-tts on the same text in the
-same run, their ratio, and the time to first audio of `POST /v1/audio/speech` for a one-sentence
-request (p50/p95) vs the handler alone in-process and a direct TorchServe call.
+Starts the local distributed stack (scripts/stack.sh: TorchServe with the shipped CPU profile,
+two queue workers, the API on Postgres and RabbitMQ) and converts two documents the way
+``voxmill convert`` does (the same code, :func:`cli.rest.run_conversion`: create a project,
+upload, start, follow the live events, download one WAV), timed from the upload to the last byte
+of the WAV on disk. Plain piper-tts synthesizes the same text in this process (its model loaded
+beforehand, its default threads), and the two take turns, round after round, so that a slow
+moment of a shared machine hits both. Prints (not a test), as medians of the rounds:
+audio seconds per wall second of each, and their ratio.
 
-Run: .venv/bin/python bench/pipeline_bench.py   (stops the stack when done)
+- "chapter": one chapter of ~330 words (about 100 s of audio);
+- "document": the same chapter five times as five chapters (about 8 minutes of audio).
+
+Voxmill's audio includes its pauses between sentences (as a listener gets it); the library's
+is the sentences' audio only.
+
+Run: .venv/bin/python bench/pipeline_bench.py [--rounds 5]   (stops the stack when done)
 On a shared machine give the stack its own ports, database and queue prefix, for example
 PORT=8350 TS_PORT=8370 STACK_DB=bench_me VOXMILL_QUEUE_PREFIX=bench-me .venv/bin/python ...
 (TorchServe takes TS_PORT to TS_PORT+4, the workers' health endpoints PORT+11 and PORT+12.)
+The time to first audio of ``POST /v1/audio/speech`` is in bench/speech_bench.py.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import os
 import platform
 import statistics
@@ -21,27 +33,28 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.handler_bench import load_handler, piper_plain
+from bench.speech_bench import load_piper
 from bench.texts import LONG_PROSE
-from devtools.torchserve_local import LocalTorchServe
-from handlers.local_context import LocalContext
+from cli import rest
+from cli.progress import ConversionProgress
 
 API = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
-TS_PORT = int(os.environ.get("TS_PORT", "8080"))
-SENTENCE = "Your order has shipped and will arrive on Tuesday."
-RUNS = 20
+RATE = 22050
 
 
-def document() -> tuple[str, str]:
-    """A Markdown book of six chapters (~2,000 words) and the same text without headings."""
-    chapters = [f"# Chapter {n}\n\n{LONG_PROSE}" for n in range(1, 7)]
-    return "\n\n".join(chapters), "\n\n".join(LONG_PROSE for _ in range(6))
+def document(chapters: int = 6) -> tuple[str, str]:
+    """A Markdown book of ``chapters`` chapters and the same text without headings."""
+    parts = [f"# Chapter {n}\n\n{LONG_PROSE}" for n in range(1, chapters + 1)]
+    return "\n\n".join(parts), "\n\n".join(LONG_PROSE for _ in range(chapters))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,103 +62,95 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def convert(client: httpx.Client, markdown: str) -> tuple[float, float, int]:
-    """Audio seconds, wall seconds and segment count of one conversion through the API."""
-    project = client.post("/v1/projects", json={"name": "bench", "voice": "joe"}).json()
-    pid = project["id"]
-    client.post(f"/v1/projects/{pid}/documents", json={"text": markdown, "format": "markdown"})
+def _no_events(*_args: object, **_kwargs: object) -> Iterator[dict[str, object]]:
+    raise httpx.HTTPError("following by polling, as voxmill convert did before")
+
+
+def convert(
+    client: httpx.Client, markdown: str, tmp: Path, *, poll: bool = False
+) -> tuple[float, float]:
+    """Audio seconds and wall seconds of one conversion, upload to downloaded WAV; ``poll``
+    follows it by polling every 0.5 s (the CLI before it followed live events)."""
+    source, output = tmp / "book.md", tmp / "book.wav"
+    data = markdown.encode()
+    source.write_bytes(data)
+    events = rest._events
+    if poll:
+        rest._events = _no_events
     t0 = time.perf_counter()
-    conversion = client.post(f"/v1/projects/{pid}/conversions").json()
-    while True:
-        status = client.get(f"/v1/conversions/{conversion['id']}").json()
-        if status["state"] == "finished":
-            break
-        time.sleep(0.2)
+    rest.run_conversion(
+        client,
+        document=source,
+        data=data,
+        output=output,
+        fmt="wav",
+        voice="joe",
+        name="bench",
+        progress=ConversionProgress(io.StringIO(), "bench"),
+        poll_s=0.5,
+    )
     wall = time.perf_counter() - t0
-    if status["failed"]:
-        raise RuntimeError(f"{status['failed']} segments failed")
-    detail = client.get(f"/v1/projects/{pid}").json()
-    audio_ms = 0
-    for chapter in detail["chapters"]:
-        body = client.get(f"/v1/chapters/{chapter['id']}").json()
-        audio_ms += sum(s["duration_ms"] for b in body["blocks"] for s in b["segments"])
-    return audio_ms / 1000, wall, status["total"]
+    rest._events = events
+    with wave.open(str(output)) as audio:
+        return audio.getnframes() / audio.getframerate(), wall
 
 
-def first_audio_s(client: httpx.Client) -> float:
-    """Seconds from sending the request to the first audio bytes after the WAV header."""
+def piper_once(voice: Any, text: str) -> tuple[float, float]:
     t0 = time.perf_counter()
-    body = {"input": SENTENCE, "voice": "joe", "response_format": "wav"}
-    with client.stream("POST", "/v1/audio/speech", json=body) as answer:
-        answer.raise_for_status()
-        received = 0
-        for chunk in answer.iter_bytes():
-            received += len(chunk)
-            if received > 44:
-                return time.perf_counter() - t0
-    raise RuntimeError("no audio")
+    samples = sum(len(c.audio_float_array) for c in voice.synthesize(text))
+    return samples / RATE, time.perf_counter() - t0
 
 
 def main() -> int:
-    cores = os.cpu_count() or 1
-    print(f"# pipeline_bench on {platform.machine()}, {cores} cores")
-    markdown, plain = document()
-    subprocess.run(["bash", "scripts/stack.sh", "up"], check=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="turns of each (medians)")
+    parser.add_argument(
+        "--poll", action="store_true", help="also the chapter followed by polling (before)"
+    )
+    args = parser.parse_args()
+    print(f"# pipeline_bench on {platform.machine()}, {os.cpu_count()} cores, {time.ctime()}")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    works = {"chapter": document(1), "document": document(5)}
+    if args.poll:
+        works["chapter, polling every 0.5 s (before)"] = works["chapter"]
+    voice = load_piper()
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"ours": [], "plain": [], "ours_audio": [], "plain_audio": []} for name in works
+    }
+    subprocess.run(["bash", "scripts/stack.sh", "up"], check=True, stdout=subprocess.DEVNULL)
     try:
-        with httpx.Client(base_url=API, timeout=600) as client:
-            first_audio_s(client)  # warm up
-            audio, wall, segments = convert(client, markdown)
-            p_audio, p_wall = piper_plain(plain)
-            words = len(plain.split())
-            print(
-                f"\n## Conversion of {words} words ({segments} sentences), same machine, one run\n"
-            )
-            print("| run | audio s | wall s | audio s per wall s | vs piper |")
-            print("|---|---:|---:|---:|---:|")
-            print(
-                f"| plain piper-tts, one process | {p_audio:.1f} | {p_wall:.1f} | {p_audio / p_wall:.2f} | 1.00 |"
-            )
-            ratio = (audio / wall) / (p_audio / p_wall)
-            print(
-                f"| voxmill distributed (TorchServe 2 workers, 2 queue workers) | {audio:.1f} | {wall:.1f} | {audio / wall:.2f} | {ratio:.2f} |"
-            )
-
-            rest = [first_audio_s(client) for _ in range(RUNS)]
-            ts = LocalTorchServe(
-                Path(".run/stack/torchserve").resolve(), TS_PORT, TS_PORT + 1, TS_PORT + 2
-            )
-            headers = {"Authorization": f"Bearer {ts.key()}"}
-            direct = []
-            for _ in range(RUNS):
-                t0 = time.perf_counter()
-                httpx.post(
-                    f"{ts.inference_url}/predictions/joe",
-                    json={"text": SENTENCE},
-                    headers=headers,
-                    timeout=60,
-                ).raise_for_status()
-                direct.append(time.perf_counter() - t0)
-        with tempfile.TemporaryDirectory() as tmp:
-            handler = load_handler({"handler": {"threads": 1}}, Path(tmp))
-            alone = []
-            for _ in range(RUNS + 1):
-                t0 = time.perf_counter()
-                handler.handle([{"body": {"text": SENTENCE}}], LocalContext(Path(".")))
-                alone.append(time.perf_counter() - t0)
-            alone = alone[1:]
-        print(f"\n## Time to first audio, one sentence ({len(SENTENCE)} chars), {RUNS} runs, ms\n")
-        print("| path | p50 | p95 |")
-        print("|---|---:|---:|")
-        for label, values in (
-            ("handler alone, in-process (1 thread)", alone),
-            ("TorchServe direct (whole response)", direct),
-            ("POST /v1/audio/speech (first audio bytes)", rest),
+        with (
+            httpx.Client(base_url=API, timeout=600) as client,
+            tempfile.TemporaryDirectory() as tmp,
         ):
-            print(
-                f"| {label} | {1000 * statistics.median(values):.0f} | {1000 * percentile(values, 0.95):.0f} |"
-            )
+            convert(client, works["chapter"][0], Path(tmp))  # warm-up
+            for _ in range(args.rounds):
+                for name, (markdown, plain) in works.items():
+                    audio, wall = piper_once(voice, plain)
+                    figures[name]["plain"].append(audio / wall)
+                    figures[name]["plain_audio"].append(audio)
+                    audio, wall = convert(client, markdown, Path(tmp), poll="polling" in name)
+                    figures[name]["ours"].append(audio / wall)
+                    figures[name]["ours_audio"].append(audio)
     finally:
-        subprocess.run(["bash", "scripts/stack.sh", "down"], check=False)
+        subprocess.run(["bash", "scripts/stack.sh", "down"], check=False, stdout=subprocess.DEVNULL)
+
+    print(f"\n## Conversion, audio seconds per wall second, median of {args.rounds} rounds\n")
+    print(
+        "| work | audio s (Voxmill / plain) | plain piper-tts | Voxmill distributed "
+        "(upload → WAV) | ratio (median of pairs) | Voxmill min–max |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, f in figures.items():
+        ours_rate, plain_rate = statistics.median(f["ours"]), statistics.median(f["plain"])
+        # The ratio pair by pair (each round's two runs were side by side in time), then the median.
+        ratio = statistics.median(o / p for o, p in zip(f["ours"], f["plain"], strict=True))
+        print(
+            f"| {name} | {statistics.median(f['ours_audio']):.0f} / "
+            f"{statistics.median(f['plain_audio']):.0f} | {plain_rate:.1f}× | {ours_rate:.1f}× | "
+            f"{ratio:.2f} | {min(f['ours']):.1f}–{max(f['ours']):.1f}× |"
+        )
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

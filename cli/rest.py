@@ -6,13 +6,16 @@ Errors end as :class:`ConvertError`, one line for the user.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
 from cli.progress import ConversionProgress
 
@@ -173,6 +176,11 @@ def run_conversion(
     return Outcome(path=output, sentences=total, size_bytes=size)
 
 
+# The API sends a keep-alive every 15 s by default (VOXMILL_SSE_HEARTBEAT_S); a stream silent for
+# this long is dead, and the conversion is followed by polling instead.
+EVENTS_READ_TIMEOUT_S = 60.0
+
+
 def _follow(
     client: httpx.Client,
     conversion: dict[str, Any],
@@ -181,27 +189,86 @@ def _follow(
     poll_s: float,
     timeout_s: float | None,
 ) -> dict[str, Any]:
-    """Poll ``GET /v1/conversions/{id}`` until the conversion has finished."""
+    """Follow the conversion until it has finished: on the project's live events (each finished
+    sentence carries the conversion's progress, so the end is seen the moment it is stored), or
+    by polling ``GET /v1/conversions/{id}`` every ``poll_s`` where the events stream is not
+    available (an older or a proxied API)."""
     conversion_id = int(conversion["id"])
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     status = conversion
     try:
+        try:
+            for status in _events(client, conversion, poll_s=poll_s):
+                progress.update(status)
+                if _finished(status):
+                    return status
+                _check_deadline(deadline, timeout_s, status)
+        except (httpx.HTTPError, ValueError) as e:
+            log.info("following the conversion by polling (no live events: %s)", e)
         while True:
             progress.update(status)
             if _finished(status):
                 return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise ConvertError(
-                    f"the conversion did not finish within {timeout_s:g} s "
-                    f"({status.get('percent', 0)}% done); it goes on in the API: "
-                    f"GET /v1/conversions/{conversion_id}"
-                )
+            _check_deadline(deadline, timeout_s, status)
             time.sleep(poll_s)
             status = _json(
                 client.get(f"/v1/conversions/{conversion_id}"), "following the conversion"
             )
     finally:
         progress.close()
+
+
+def _check_deadline(
+    deadline: float | None, timeout_s: float | None, status: dict[str, Any]
+) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise ConvertError(
+            f"the conversion did not finish within {timeout_s:g} s "
+            f"({status.get('percent', 0)}% done); it goes on in the API: "
+            f"GET /v1/conversions/{status.get('id')}"
+        )
+
+
+def _events(
+    client: httpx.Client, conversion: dict[str, Any], *, poll_s: float
+) -> Iterator[dict[str, Any]]:
+    """The conversion's progress as it changes, from ``GET /v1/projects/{id}/events``.
+
+    Yields the status read once the stream is open (nothing is missed between the start and the
+    subscription), then the ``conversion`` of every event about this conversion; also a fresh
+    status after a keep-alive comes with no event for ``poll_s`` × 20, in case events were lost.
+
+    Raises:
+        httpx.HTTPError: The stream could not be opened or broke.
+        ValueError: The stream is not an event stream.
+    """
+    conversion_id = int(conversion["id"])
+    project_id = int(conversion["project_id"])
+    url = f"/v1/projects/{project_id}/events"
+    read_s = EVENTS_READ_TIMEOUT_S
+    with connect_sse(client, "GET", url, timeout=httpx.Timeout(10.0, read=read_s)) as source:
+        source.response.raise_for_status()
+        last = time.monotonic()
+        for event in source.iter_sse():
+            if event.event == "snapshot":
+                # Subscribed: read the status now, so nothing between start and here is missed.
+                last = time.monotonic()
+                yield _json(
+                    client.get(f"/v1/conversions/{conversion_id}"), "following the conversion"
+                )
+                continue
+            if event.event in ("segment", "conversion") and event.data:
+                data = json.loads(event.data)
+                progress = data.get("conversion") if event.event == "segment" else data
+                if isinstance(progress, dict) and progress.get("id") == conversion_id:
+                    last = time.monotonic()
+                    yield progress
+                    continue
+            if time.monotonic() - last > 20 * poll_s:
+                last = time.monotonic()
+                yield _json(
+                    client.get(f"/v1/conversions/{conversion_id}"), "following the conversion"
+                )
 
 
 def _finished(status: dict[str, Any]) -> bool:

@@ -17,6 +17,8 @@ from typing import Any
 from handlers.backends.base import Backend
 
 MANIFEST = "voice.json"
+# The handler option ``threads: adaptive`` (see load_backend).
+ADAPTIVE_THREADS = "adaptive"
 FAMILIES = ("piper", "transformers")
 
 
@@ -54,32 +56,45 @@ class VoiceManifest:
 
 
 def load_backend(
-    voice_dir: Path, *, gpu_id: int | None = None, threads: int = 0, precision: str = "fp16"
+    voice_dir: Path,
+    *,
+    gpu_id: int | None = None,
+    threads: int | str = 0,
+    precision: str = "fp16",
 ) -> Backend:
     """Load the voice in ``voice_dir`` with the back-end its family needs.
 
     Args:
         voice_dir: A directory with ``voice.json``.
         gpu_id: TorchServe's GPU for this worker, or ``None`` for the CPU.
-        threads: Intra-op threads for the CPU (0: the runtime's default).
+        threads: Intra-op threads for the CPU (0: the runtime's default), or ``"adaptive"``:
+            for a Piper voice, all cores for a call that runs alone on the machine and one beside
+            other calls (:mod:`handlers.cores`); one thread for a ``transformers`` voice, whose
+            torch thread count is per process.
         precision: GPU precision of ``transformers`` voices (``fp32``, ``fp16``, ``bf16``);
             Piper voices run the ONNX graph as exported.
     """
     manifest = VoiceManifest.read(voice_dir)
+    adaptive = threads == ADAPTIVE_THREADS
+    if not adaptive and not (isinstance(threads, int) or str(threads).isdigit()):
+        raise VoiceError(f"threads must be a number or {ADAPTIVE_THREADS!r}, got {threads!r}")
+    count = 1 if adaptive else int(threads)
     if manifest.family == "piper":
         from handlers.backends.piper_onnx import PiperOnnxBackend
+        from handlers.cores import CoreShare
 
         return PiperOnnxBackend.load(
             voice_dir / manifest.files["model"],
             voice_dir / manifest.files["config"],
             gpu_id=gpu_id,
-            threads=threads,
+            threads=count,
+            share=CoreShare() if adaptive else None,
         )
     from handlers.backends.hf_vits import HfVitsBackend
 
     return HfVitsBackend.load(
         voice_dir / manifest.files.get("path", "."),
         gpu_id=gpu_id,
-        threads=threads,
+        threads=count,
         precision=precision,
     )

@@ -52,7 +52,7 @@ class VoxmillHandler:
         backend = load_backend(
             Path(props["model_dir"]),
             gpu_id=int(gpu_id) if gpu_id is not None else None,
-            threads=int(options.pop("threads", 0)),
+            threads=options.pop("threads", 0),
             precision=str(options.pop("precision", "fp16")),
         )
         self.service = SpeechService(backend, ServiceOptions.from_mapping(options))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from handlers.backends.base import VoiceParams, pad_batch
+from handlers.cores import CoreShare
 from handlers.phonemize import phonemes_to_ids, phonemize
 
 logger = logging.getLogger(__name__)
@@ -90,10 +91,19 @@ class PiperOnnxBackend:
     espeak_voice: str
     id_map: dict[str, list[int]]
     defaults: VoiceParams
+    sessions: dict[int, Any] = field(default_factory=dict)
+    """With a :class:`CoreShare`: a session per intra-op thread count a call may be given."""
+    share: CoreShare | None = None
 
     @classmethod
     def load(
-        cls, model_path: Path, config_path: Path, *, gpu_id: int | None = None, threads: int = 0
+        cls,
+        model_path: Path,
+        config_path: Path,
+        *,
+        gpu_id: int | None = None,
+        threads: int = 0,
+        share: CoreShare | None = None,
     ) -> PiperOnnxBackend:
         """Load a voice from its ONNX file and JSON config.
 
@@ -101,7 +111,9 @@ class PiperOnnxBackend:
             model_path: The ``.onnx`` export; patched in memory if it lacks the length output.
             config_path: Piper's ``.onnx.json``.
             gpu_id: CUDA device to run on, or ``None`` for the CPU.
-            threads: onnxruntime intra-op threads (0: one per core).
+            threads: onnxruntime intra-op threads (0: one per core); ignored with ``share``.
+            share: Choose the threads per call (all cores alone, one beside other calls): two
+                sessions of the same graph are loaded, one per thread count.
         """
         import onnxruntime as ort
 
@@ -110,9 +122,19 @@ class PiperOnnxBackend:
         providers: list[Any] = ["CPUExecutionProvider"]
         if gpu_id is not None and "CUDAExecutionProvider" in ort.get_available_providers():
             providers = [("CUDAExecutionProvider", {"device_id": gpu_id}), "CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+
+        def session_with(intra_op: int) -> Any:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = intra_op
+            return ort.InferenceSession(model_bytes, sess_options=options, providers=providers)
+
+        sessions: dict[int, Any] = {}
+        if share is not None and len(providers) == 1:  # the CPU: a GPU call needs no share
+            sessions = {n: session_with(n) for n in sorted({1, share.cores})}
+            session = sessions[1]
+        else:
+            share = None
+            session = session_with(threads)
         inference = config.get("inference", {})
         logger.info("loaded Piper voice %s on %s", model_path.name, session.get_providers()[0])
         return cls(
@@ -127,6 +149,8 @@ class PiperOnnxBackend:
                 noise_scale=float(inference.get("noise_scale", 0.667)),
                 noise_w=float(inference.get("noise_w", 0.8)),
             ),
+            sessions=sessions,
+            share=share,
         )
 
     def prepare(self, text: str) -> list[list[int]]:
@@ -148,7 +172,12 @@ class PiperOnnxBackend:
         feeds: dict[str, np.ndarray] = {"input": ids, "input_lengths": lengths, "scales": scales}
         if int(self.config.get("num_speakers", 1)) > 1:
             feeds["sid"] = np.zeros(len(batch), dtype=np.int64)
-        audio, frames = self.session.run(["output", LENGTHS_OUTPUT], feeds)
+        if self.share is None:
+            audio, frames = self.session.run(["output", LENGTHS_OUTPUT], feeds)
+        else:
+            with self.share.claim() as threads:
+                session = self.sessions.get(threads, self.session)
+                audio, frames = session.run(["output", LENGTHS_OUTPUT], feeds)
         audio = audio.reshape(len(batch), -1)
         return [
             audio[i, : int(frames[i]) * self.hop_length].astype(np.float32)

@@ -3,9 +3,11 @@ once end to end through the real embedded app and voice."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import wave
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
 
 from cli import convert
 from cli.convert import cli
@@ -36,9 +39,12 @@ class FakeApi:
     upload: dict[str, Any] = field(default_factory=dict)
     audio_format: str | None = None
     polls: int = 0
+    events: bool = False
+    """Serve ``GET /v1/projects/7/events``: a snapshot, then one ``segment`` event per sentence."""
 
-    def status(self) -> dict[str, Any]:
-        finished = min(self.polls, self.total) if self.finishes else 0
+    def status(self, stored: int | None = None) -> dict[str, Any]:
+        finished = min(self.polls if stored is None else stored, self.total)
+        finished = finished if self.finishes else 0
         failed = max(0, finished - (self.total - self.failed))
         percent = round(100 * finished / self.total, 1)
         return {
@@ -94,7 +100,24 @@ class FakeApi:
         @app.get("/v1/conversions/5")
         def poll() -> dict[str, Any]:
             self.polls += 1
-            return self.status()
+            # With live events the first read (after subscribing) sees nothing stored yet.
+            return self.status(0 if self.events else None)
+
+        @app.get("/v1/projects/7/events", response_model=None)
+        def events() -> Response:
+            if not self.events:
+                raise HTTPException(404, "Not Found")
+
+            async def stream() -> AsyncIterator[dict[str, str]]:
+                yield {"event": "snapshot", "data": json.dumps({"id": 7})}
+                for stored in range(1, self.total + 1):
+                    await asyncio.sleep(0.01)
+                    segment = {"segment_id": stored, "status": "done"}
+                    segment["conversion"] = self.status(stored)
+                    yield {"event": "segment", "data": json.dumps(segment)}
+                await asyncio.sleep(3600)  # the stream stays open, as the real one does
+
+            return EventSourceResponse(stream())
 
         @app.get("/v1/projects/7")
         def project() -> dict[str, Any]:
@@ -165,6 +188,18 @@ def test_converts_through_the_api(
     assert "\r" not in err, "no progress bar when stderr is not a terminal"
     assert err.startswith(f"wrote {out}: 3 sentences, {len(AUDIO)} bytes")
     assert set(tmp_path.iterdir()) == {book, out}, "no partial download left behind"
+
+
+def test_the_end_of_the_conversion_is_seen_on_live_events_without_polling(
+    api: FakeApi, url: str, book: Path, tmp_path: Path
+) -> None:
+    api.events = True  # and polls never see progress: polling would run into the timeout
+    out = tmp_path / "book.wav"
+
+    assert cli([str(book), "-o", str(out), "--api-url", url, "--timeout", "60"]) == 0
+
+    assert out.read_bytes() == AUDIO
+    assert api.polls == 1, "one status read once subscribed, then only events"
 
 
 def test_format_from_the_output_name_or_the_flag(
