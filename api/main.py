@@ -22,6 +22,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+import api.routes.audio_voices
+import api.routes.timings
+from api.openai_compat import install_openai_errors
 from api.routes import (
     chapters,
     conversions,
@@ -56,6 +59,8 @@ API_ROUTERS = (
     voices,
     voice_choice,
 )
+# Production outputs (issue 10): timed text, and the OpenAI-style voice list.
+OUTPUT_ROUTERS = (api.routes.timings, api.routes.audio_voices)
 
 
 def _validation_message(errors: list[Any]) -> str:
@@ -173,6 +178,9 @@ def create_app(
     app.include_router(speech.router)  # applies require_api_key itself
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    for module in OUTPUT_ROUTERS:
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    install_openai_errors(app)  # after the app's own handlers, which it wraps
     mount_ui(app)
     return app
 

@@ -3,6 +3,7 @@ the model's word groups, and the joe voice's timings through the real handler.""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_the_handler_sends_word_and_sentence_times_that_fit_the_audio(
     # Sentences with the pauses between them add up to the whole audio.
     spans = timings.sentences
     spoken = sum(s.end_ms - s.start_ms for s in spans)
-    gaps = [b.start_ms - a.end_ms for a, b in zip(spans, spans[1:], strict=False)]
+    gaps = [b.start_ms - a.end_ms for a, b in itertools.pairwise(spans)]
     assert all(abs(g - limits.SENTENCE_PAUSE_MS) <= 1 for g in gaps)
     assert abs(spoken + sum(gaps) - length_ms) <= 2
     # Words are spoken, not silence: each has some length and the first starts near the start.

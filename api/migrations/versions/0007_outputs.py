@@ -1,0 +1,34 @@
+"""Production outputs: each segment's word and sentence timings (from the voice's duration
+predictor, stored with its audio), and a project's default mastering preset and author.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+# 0007 follows 0006 (issue 16's migration). Branches made before 0005/0006 were merged lack them;
+# there it follows the newest migration they have, so the chain stays whole on every branch.
+# Once 0006 is merged this is simply "0006".
+down_revision = "0006" if any(Path(__file__).parent.glob("0006_*.py")) else "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("segments", sa.Column("timings", sa.JSON(), nullable=True))
+    op.add_column("projects", sa.Column("mastering", sa.String(20), nullable=True))
+    op.add_column("projects", sa.Column("author", sa.String(200), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("projects", "author")
+    op.drop_column("projects", "mastering")
+    op.drop_column("segments", "timings")
