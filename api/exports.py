@@ -9,6 +9,7 @@ so a long book does not need its whole length in memory.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
+from audio.mastering import Preset, master
 from audio.resample import resample, resampled_length
 from contract import limits
 
@@ -143,15 +145,36 @@ def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.n
     )
 
 
-def encode_chapter(session: Session, chapter_id: int, fmt: str) -> bytes:
-    """A chapter's audio file.
+def encode_chapter(
+    session: Session, chapter_id: int, fmt: str, mastering: Preset | None = None
+) -> bytes:
+    """A chapter's audio file, mastered to a preset if one is given.
 
     Raises:
         NotReadyError: Some segment of the chapter is not done.
     """
     plan = layout(session, chapter_id=chapter_id)
+    samples, rate = mastered_chapter(session, chapter_id, plan, mastering)
+    bit_rate = mastering.bit_rate if mastering and mastering.format == fmt else None
+    if bit_rate:
+        out = io.BytesIO()
+        audio.encode_to(out, [samples], rate, fmt, bit_rate=bit_rate)
+        return out.getvalue()
+    return audio.encode(samples, rate, fmt)
+
+
+def mastered_chapter(
+    session: Session, chapter_id: int, plan: Layout, mastering: Preset | None
+) -> tuple[np.ndarray, int]:
+    """One chapter's joined audio, mastered if asked (:func:`audio.mastering.master`, at the
+    preset's rate): the samples (int16, or float when mastered) and their rate."""
     samples = chapter_samples(session, chapter_id, plan.sample_rate)
-    return audio.encode(samples, plan.sample_rate, fmt)
+    if mastering is None:
+        return samples, plan.sample_rate
+    rate = mastering.sample_rate or plan.sample_rate
+    if rate != plan.sample_rate:
+        samples = resample(samples, plan.sample_rate, rate)
+    return master(samples, rate, mastering), rate
 
 
 def _chapters(session_factory: sessionmaker[Session], plan: Layout) -> Iterator[np.ndarray]:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 import api.routes.audio_voices
+import api.routes.audiobook
 import api.routes.timings
 from api.openai_compat import install_openai_errors
 from api.routes import (
@@ -60,7 +61,7 @@ API_ROUTERS = (
     voice_choice,
 )
 # Production outputs (issue 10): timed text, and the OpenAI-style voice list.
-OUTPUT_ROUTERS = (api.routes.timings, api.routes.audio_voices)
+OUTPUT_ROUTERS = (api.routes.timings, api.routes.audio_voices, api.routes.audiobook)
 
 
 def _validation_message(errors: list[Any]) -> str:

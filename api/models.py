@@ -105,6 +105,9 @@ class Project(Base):
     mastering: Mapped[str | None] = mapped_column(String(20))
     # The author written into audiobook files (M4B, per-chapter tags).
     author: Mapped[str | None] = mapped_column(String(200))
+    # The cover image of audiobook files (JPEG or PNG) and its media type.
+    cover: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    cover_type: Mapped[str | None] = mapped_column(String(40))
 
     chapters: Mapped[list[Chapter]] = relationship(
         back_populates="project", order_by="Chapter.position", passive_deletes=True

@@ -87,3 +87,9 @@ MAX_VOICE_SAMPLE_CHARS = 500
 # ``VOXMILL_VOICE_VALIDATE_MEMORY_MB``.
 VOICE_VALIDATE_TIMEOUT_S = 300.0
 VOICE_VALIDATE_MEMORY_MB = 8192
+
+# Production outputs (issue 10).
+# Finished audiobook exports (M4B, ZIP) an API replica keeps on disk for download; the oldest go.
+MAX_EXPORTS_KEPT = 20
+# A project's cover image (JPEG or PNG) for audiobook files.
+MAX_COVER_BYTES = 5 * 1024 * 1024

@@ -54,10 +54,7 @@ def test_every_format_decodes_to_the_length_of_the_speech(client: openai.OpenAI,
         extra_body={"timestamps": True},
     ).http_response.json()
     data = base64.b64decode(timed["audio"])
-    if fmt == "pcm":
-        seconds = len(data) / 2 / timed["sample_rate"]
-    else:
-        seconds = decoded_seconds(data)
+    seconds = len(data) / 2 / timed["sample_rate"] if fmt == "pcm" else decoded_seconds(data)
     assert timed["duration"] > 3.0, "two sentences of speech"
     assert timed["duration"] - 0.005 <= seconds <= timed["duration"] + PADDING_S
 

@@ -231,6 +231,9 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "voice sample text": f"{number(limits.MAX_VOICE_SAMPLE_CHARS)} characters",
         "voice validation time": f"{limits.VOICE_VALIDATE_TIMEOUT_S:.0f} s",
         "voice validation memory": f"{size(limits.VOICE_VALIDATE_MEMORY_MB * 2**20)} address space",
+        # Production outputs (issue 10).
+        "audiobook exports kept per API replica": f"{limits.MAX_EXPORTS_KEPT} finished",
+        "project cover image": f"{size(limits.MAX_COVER_BYTES)}, JPEG or PNG",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():
