@@ -13,6 +13,7 @@ time stamps are theirs.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -151,14 +152,22 @@ def timeline(placed: Sequence[Placed], *, relative_to: int = 0) -> Timings:
     return Timings(words=words, sentences=sentences)
 
 
-def render(timings: Timings, fmt: TimedTextFormat) -> str:
+def render(
+    timings: Timings, fmt: TimedTextFormat, placed: Sequence[Placed] | None = None
+) -> str:
     """The timings as JSON (words and sentences), or as subtitles with one cue per sentence.
+
+    With ``placed``, the JSON also has ``segments``: each sentence's segment id (in the order
+    of ``sentences``), so a player can point at the sentence it is playing.
 
     Raises:
         ValueError: An unknown format.
     """
     if fmt == "json":
-        return timings.model_dump_json()
+        body = timings.model_dump()
+        if placed is not None:
+            body["segments"] = [p.segment_id for p in placed]
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     cues = [s for s in timings.sentences if s.text]
     if fmt == "srt":
         import srt

@@ -44,7 +44,7 @@ def segment_timings(segment_id: int, session: SessionDep, format: FormatQuery = 
             status.HTTP_409_CONFLICT,
             detail=f"segment {segment_id} has no audio yet; convert it and wait until it is done",
         )
-    return _reply(render(timeline(placed), format), format, f"segment-{segment_id}")
+    return _reply(render(timeline(placed), format, placed), format, f"segment-{segment_id}")
 
 
 @router.get("/chapters/{chapter_id}/timings", summary="A chapter's timings", responses=RESPONSES)
@@ -57,7 +57,7 @@ def chapter_timings(chapter_id: int, session: SessionDep, format: FormatQuery = 
     except exports.NotReadyError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     placed = placed_segments(session, Segment.chapter_id == chapter.id)
-    return _reply(render(timeline(placed), format), format, f"chapter-{chapter.position + 1}")
+    return _reply(render(timeline(placed), format, placed), format, f"chapter-{chapter.position + 1}")
 
 
 @router.get("/projects/{project_id}/timings", summary="A project's timings", responses=RESPONSES)
@@ -70,4 +70,4 @@ def project_timings(project_id: int, session: SessionDep, format: FormatQuery = 
     except exports.NotReadyError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     placed = placed_segments(session, Segment.project_id == project.id)
-    return _reply(render(timeline(placed), format), format, f"project-{project_id}")
+    return _reply(render(timeline(placed), format, placed), format, f"project-{project_id}")
