@@ -122,7 +122,7 @@ def _first_param(exc: RequestValidationError) -> str | None:
     return None
 
 
-Handler = Callable[[Request, Any], Awaitable[Response]]
+Handler = Callable[[Request, Any], Any]
 
 
 def install_openai_errors(app: FastAPI) -> None:
@@ -132,13 +132,13 @@ def install_openai_errors(app: FastAPI) -> None:
     http: Handler = app.exception_handlers.get(StarletteHTTPException) or http_exception_handler
 
     async def on_validation(request: Request, exc: RequestValidationError) -> Response:
-        response = await validation(request, exc)
+        response = await _call(validation, request, exc)
         if not request.url.path.startswith(OPENAI_PREFIX):
             return response
         return _with_error(response, param=_first_param(exc))
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        response = await http(request, exc)
+        response = await _call(http, request, exc)
         if not request.url.path.startswith(OPENAI_PREFIX):
             return response
         return _with_error(response)
@@ -146,6 +146,12 @@ def install_openai_errors(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, on_http)  # type: ignore[arg-type]
+
+
+async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
+    result = handler(request, exc)
+    response: Response = await result if isinstance(result, Awaitable) else result
+    return response
 
 
 async def _plain_validation(_request: Request, exc: RequestValidationError) -> Response:

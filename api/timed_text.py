@@ -152,9 +152,7 @@ def timeline(placed: Sequence[Placed], *, relative_to: int = 0) -> Timings:
     return Timings(words=words, sentences=sentences)
 
 
-def render(
-    timings: Timings, fmt: TimedTextFormat, placed: Sequence[Placed] | None = None
-) -> str:
+def render(timings: Timings, fmt: TimedTextFormat, placed: Sequence[Placed] | None = None) -> str:
     """The timings as JSON (words and sentences), or as subtitles with one cue per sentence.
 
     With ``placed``, the JSON also has ``segments``: each sentence's segment id (in the order

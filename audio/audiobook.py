@@ -87,7 +87,7 @@ def write_m4b(
                 rate = chapter.sample_rate
                 out_rate = rate if rate in M4B_RATES else 44100
                 stream = container.add_stream("aac", rate=out_rate, layout="mono")
-                stream.bit_rate = M4B_BIT_RATE  # type: ignore[union-attr]
+                stream.bit_rate = M4B_BIT_RATE
             elif chapter.sample_rate != rate:
                 raise ValueError("every chapter must be at one sample rate")
             pcm = as_int16(chapter.samples)

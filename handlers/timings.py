@@ -118,7 +118,7 @@ def align_words(
                 a, b = i + di, j + dj
                 if a > n or b > m:
                     continue
-                step = abs(sum(lengths[i:a]) - sum(g.symbols for g in groups[j:b]))
+                step = float(abs(sum(lengths[i:a]) - sum(g.symbols for g in groups[j:b])))
                 step += 0.0 if (di, dj) == (1, 1) else _MERGE_PENALTY * (di + dj - 2)
                 if cost[i, j] + step < cost[a, b]:
                     cost[a, b] = cost[i, j] + step

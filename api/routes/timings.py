@@ -57,7 +57,8 @@ def chapter_timings(chapter_id: int, session: SessionDep, format: FormatQuery = 
     except exports.NotReadyError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     placed = placed_segments(session, Segment.chapter_id == chapter.id)
-    return _reply(render(timeline(placed), format, placed), format, f"chapter-{chapter.position + 1}")
+    name = f"chapter-{chapter.position + 1}"
+    return _reply(render(timeline(placed), format, placed), format, name)
 
 
 @router.get("/projects/{project_id}/timings", summary="A project's timings", responses=RESPONSES)
