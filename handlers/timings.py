@@ -82,6 +82,17 @@ def groups_of(
             continue
         if first is None:
             first = i
+            # The transition into a word is in the separator (and the blank after it) just
+            # before its first phoneme: the word starts there. The blank right after the
+            # previous symbol stays that symbol's sound (Piper's alignment convention).
+            while first > 0 and (ids[first - 1] in padding or ids[first - 1] in separators):
+                first -= 1
+            if (
+                first < i
+                and ids[first] in padding
+                and (first == 0 or ids[first - 1] not in separators)
+            ):
+                first += 1
         last = i
         count += 1
     if first is not None:
