@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech, voices
 from api.routes.ops import install_metrics
+from audio import codecs as audio_codecs
 from audio.codecs import pause_samples
 from contract.messages import SynthesisParams
 from contract.settings import Settings
@@ -472,3 +473,34 @@ def test_invalid_ssml_is_422_saying_where(client: TestClient, synth: StubSynth) 
     assert response.status_code == 422
     assert "invalid SSML" in response.json()["detail"] and "line 1" in response.json()["detail"]
     assert not synth.calls
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac"])
+def test_compressed_streams_start_after_the_first_sentence(synth: StubSynth, fmt: str) -> None:
+    """Ogg Opus and AAC stream like MP3: the first sentence's audio is on the wire while the
+    rest waits, and the whole answer is one stream that decodes to every sentence."""
+    first_received = threading.Event()
+    waited: list[bool] = []
+
+    def hold_later_sentences(index: int, _text: str) -> None:
+        if index > 1:
+            waited.append(first_received.wait(timeout=5))
+
+    synth.before = hold_later_sentences
+    body = {"input": " ".join(THREE), "response_format": fmt}
+    with (
+        make_client(synth) as client,
+        client.stream("POST", "/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200
+        assert "content-length" not in response.headers
+        chunks = response.iter_raw()
+        received = next(chunks)
+        assert received, "audio before the last sentence is synthesized"
+        first_received.set()
+        received += b"".join(chunks)
+
+    assert waited == [True]
+    samples, rate = audio_codecs.decode(received)
+    seconds = len(samples) / rate
+    assert abs(seconds - streamed_length(THREE) / RATE) < 0.1
