@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from pydantic import ValidationError
 
 from contract.messages import SynthesisParams
 from contract.timings import Timings
@@ -75,7 +74,7 @@ def timings_from_header(value: str | None) -> Timings | None:
         return None
     try:
         return Timings.from_header(value)
-    except ValidationError as e:
+    except ValueError as e:  # pydantic's ValidationError is one
         log.warning("ignoring unreadable X-Timings header: %s", e)
         return None
 

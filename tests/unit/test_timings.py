@@ -100,3 +100,17 @@ def test_the_handler_sends_word_and_sentence_times_that_fit_the_audio(
     # Words are spoken, not silence: each has some length and the first starts near the start.
     assert all(w.end_ms > w.start_ms for w in words)
     assert words[0].start_ms < 200
+
+
+def test_the_header_form_stays_small_for_the_longest_segment() -> None:
+    words = [Span(text=f"wörd{i}", start_ms=10 * i, end_ms=10 * i + 9) for i in range(400)]
+    sentences = [Span(text="x" * 2000, start_ms=0, end_ms=4000)]
+    timings = Timings(words=words, sentences=sentences)
+
+    header = timings.to_header()
+
+    assert header.isascii() and len(header) < 8 * 1024, len(header)
+    assert Timings.from_header(header) == timings
+    assert Timings.from_header(timings.model_dump_json()) == timings
+    with pytest.raises(ValueError):
+        Timings.from_header("z:bm90IHpsaWI=")
