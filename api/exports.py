@@ -177,13 +177,17 @@ def mastered_chapter(
     return master(samples, rate, mastering), rate
 
 
-def _chapters(session_factory: sessionmaker[Session], plan: Layout) -> Iterator[np.ndarray]:
-    """Each chapter's samples in turn, with the chapter pause before all but the first."""
-    gap = np.zeros(audio.pause_samples(CHAPTER_PAUSE_MS, plan.sample_rate), dtype=np.int16)
+def _chapters(
+    session_factory: sessionmaker[Session], plan: Layout, mastering: Preset | None = None
+) -> Iterator[np.ndarray]:
+    """Each chapter's samples in turn (mastered chapter by chapter if asked), with the chapter
+    pause before all but the first."""
+    rate = (mastering.sample_rate if mastering else None) or plan.sample_rate
+    gap = np.zeros(audio.pause_samples(CHAPTER_PAUSE_MS, rate), dtype=np.int16)
     first = True
     with session_factory() as session:
         for chapter_id in plan.chapter_ids:
-            samples = chapter_samples(session, chapter_id, plan.sample_rate)
+            samples, _ = mastered_chapter(session, chapter_id, plan, mastering)
             if not len(samples):
                 continue
             if not first:
@@ -200,14 +204,23 @@ def stream_project_wav(session_factory: sessionmaker[Session], plan: Layout) -> 
         yield audio.pcm_bytes(piece)
 
 
-def write_project(session_factory: sessionmaker[Session], plan: Layout, fmt: str) -> IO[bytes]:
-    """The project encoded as ``fmt`` (flac, mp3, ogg) in a temporary file, positioned at 0.
+def write_project(
+    session_factory: sessionmaker[Session],
+    plan: Layout,
+    fmt: str,
+    mastering: Preset | None = None,
+) -> IO[bytes]:
+    """The project encoded as ``fmt`` (flac, mp3, ogg; wav when mastered) in a temporary file,
+    positioned at 0, each chapter mastered to ``mastering`` if given.
 
     The caller closes the file (which deletes it).
     """
     out = tempfile.TemporaryFile(prefix="voxmill-export-")  # noqa: SIM115 - returned open
+    rate = (mastering.sample_rate if mastering else None) or plan.sample_rate
+    bit_rate = mastering.bit_rate if mastering and mastering.format == fmt else None
     try:
-        audio.encode_to(out, _chapters(session_factory, plan), plan.sample_rate, fmt)
+        chapters = _chapters(session_factory, plan, mastering)
+        audio.encode_to(out, chapters, rate, fmt, bit_rate=bit_rate)
     except BaseException:
         out.close()
         raise

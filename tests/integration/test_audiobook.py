@@ -208,3 +208,19 @@ def test_bad_book_requests_are_refused_with_the_reason(
     assert fake.status_code == 415
     assert preset_typo.status_code == 422
     assert missing.status_code == 404
+
+
+def test_the_whole_project_download_is_mastered_chapter_by_chapter(
+    server: Server, book: dict[str, Any]
+) -> None:
+    with server.api() as api:
+        answer = api.get(
+            f"/v1/projects/{book['id']}/audio", params={"format": "flac", "mastering": "broadcast"}
+        )
+        total = sum(chapter_seconds(api, c["id"]) for c in book["chapters"])
+    assert answer.status_code == 200
+    samples, rate = codecs.decode(answer.content)
+    x = samples.astype(np.float64) / 32768
+    assert abs(len(x) / rate - (total + CHAPTER_PAUSE_S * (len(TITLES) - 1))) < 0.01
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(x) - PRESETS["broadcast"].target) <= 1.0
+    assert 20 * np.log10(true_peak(x)) <= PRESETS["broadcast"].ceiling_db
