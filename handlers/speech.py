@@ -8,6 +8,8 @@ pauses, each with a rate). A batch of requests becomes one list of sentences; se
 voice parameters run through the model together in padded calls (sorted by length to keep the
 padding small), and every waveform comes back trimmed to its own length before being stitched
 back per request, with the pauses between sentences and those the request asked for.
+:meth:`SpeechService.synthesize_timed` also gives each request's word and sentence times, from the
+durations the voice predicted for each input symbol (:mod:`handlers.timings`).
 """
 
 from __future__ import annotations
