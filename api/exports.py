@@ -9,6 +9,7 @@ so a long book does not need its whole length in memory.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from api.audio_store import segment_audio, segment_audios
 from api.models import Block, Chapter, Segment, SegmentStatus
 from audio import codecs as audio
+from audio.mastering import Preset, master
 from audio.resample import resample, resampled_length
 from contract import limits
 
@@ -145,24 +147,49 @@ def chapter_samples(session: Session, chapter_id: int, sample_rate: int) -> np.n
     )
 
 
-def encode_chapter(session: Session, chapter_id: int, fmt: str) -> bytes:
-    """A chapter's audio file.
+def encode_chapter(
+    session: Session, chapter_id: int, fmt: str, mastering: Preset | None = None
+) -> bytes:
+    """A chapter's audio file, mastered to a preset if one is given.
 
     Raises:
         NotReadyError: Some segment of the chapter is not done.
     """
     plan = layout(session, chapter_id=chapter_id)
+    samples, rate = mastered_chapter(session, chapter_id, plan, mastering)
+    bit_rate = mastering.bit_rate if mastering and mastering.format == fmt else None
+    if bit_rate:
+        out = io.BytesIO()
+        audio.encode_to(out, [samples], rate, fmt, bit_rate=bit_rate)
+        return out.getvalue()
+    return audio.encode(samples, rate, fmt)
+
+
+def mastered_chapter(
+    session: Session, chapter_id: int, plan: Layout, mastering: Preset | None
+) -> tuple[np.ndarray, int]:
+    """One chapter's joined audio, mastered if asked (:func:`audio.mastering.master`, at the
+    preset's rate): the samples (int16, or float when mastered) and their rate."""
     samples = chapter_samples(session, chapter_id, plan.sample_rate)
-    return audio.encode(samples, plan.sample_rate, fmt)
+    if mastering is None:
+        return samples, plan.sample_rate
+    rate = mastering.sample_rate or plan.sample_rate
+    if rate != plan.sample_rate:
+        samples = resample(samples, plan.sample_rate, rate)
+    return master(samples, rate, mastering), rate
 
 
-def _chapters(session_factory: sessionmaker[Session], plan: Layout) -> Iterator[np.ndarray]:
-    """Each chapter's samples in turn, with the chapter pause before all but the first."""
-    gap = np.zeros(audio.pause_samples(CHAPTER_PAUSE_MS, plan.sample_rate), dtype=np.int16)
+def _chapters(
+    session_factory: sessionmaker[Session], plan: Layout, mastering: Preset | None = None
+) -> Iterator[np.ndarray]:
+    """Each chapter's samples in turn (mastered chapter by chapter if asked), with the chapter
+    pause before all but the first."""
+    rate = (mastering.sample_rate if mastering else None) or plan.sample_rate
+    gap = np.zeros(audio.pause_samples(CHAPTER_PAUSE_MS, rate), dtype=np.int16)
     first = True
     with session_factory() as session:
         for chapter_id in plan.chapter_ids:
-            samples = chapter_samples(session, chapter_id, plan.sample_rate)
+            samples, _ = mastered_chapter(session, chapter_id, plan, mastering)
             if not len(samples):
                 continue
             if not first:
@@ -179,14 +206,23 @@ def stream_project_wav(session_factory: sessionmaker[Session], plan: Layout) -> 
         yield audio.pcm_bytes(piece)
 
 
-def write_project(session_factory: sessionmaker[Session], plan: Layout, fmt: str) -> IO[bytes]:
-    """The project encoded as ``fmt`` (flac, mp3, ogg) in a temporary file, positioned at 0.
+def write_project(
+    session_factory: sessionmaker[Session],
+    plan: Layout,
+    fmt: str,
+    mastering: Preset | None = None,
+) -> IO[bytes]:
+    """The project encoded as ``fmt`` (flac, mp3, ogg; wav when mastered) in a temporary file,
+    positioned at 0, each chapter mastered to ``mastering`` if given.
 
     The caller closes the file (which deletes it).
     """
     out = tempfile.TemporaryFile(prefix="voxmill-export-")  # noqa: SIM115 - returned open
+    rate = (mastering.sample_rate if mastering else None) or plan.sample_rate
+    bit_rate = mastering.bit_rate if mastering and mastering.format == fmt else None
     try:
-        audio.encode_to(out, _chapters(session_factory, plan), plan.sample_rate, fmt)
+        chapters = _chapters(session_factory, plan, mastering)
+        audio.encode_to(out, chapters, rate, fmt, bit_rate=bit_rate)
     except BaseException:
         out.close()
         raise

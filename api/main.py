@@ -22,7 +22,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+import api.routes.audio_voices
+import api.routes.audiobook
+import api.routes.timings
 from api.lanes import Lane, LaneGate, LaneMetrics, QueueDepthCollector, interactive_synthesizer
+from api.openai_compat import install_openai_errors
 from api.routes import (
     chapters,
     conversions,
@@ -61,6 +65,8 @@ API_ROUTERS = (
     voice_choice,
     jobs,  # issue 13: batch jobs
 )
+# Production outputs (issue 10): timed text, and the OpenAI-style voice list.
+OUTPUT_ROUTERS = (api.routes.timings, api.routes.audio_voices, api.routes.audiobook)
 
 
 def _validation_message(errors: list[Any]) -> str:
@@ -195,6 +201,9 @@ def create_app(
     app.include_router(ingest.router)  # its own token: OCI Notifications sends no API key
     for module in API_ROUTERS:
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    for module in OUTPUT_ROUTERS:
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    install_openai_errors(app)  # after the app's own handlers, which it wraps
     mount_ui(app)
     return app
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -100,6 +101,13 @@ class Project(Base):
     voice_version: Mapped[str | None] = mapped_column(String(20))
     speed: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The mastering preset downloads use unless they name one (audio/mastering.py); None: none.
+    mastering: Mapped[str | None] = mapped_column(String(20))
+    # The author written into audiobook files (M4B, per-chapter tags).
+    author: Mapped[str | None] = mapped_column(String(200))
+    # The cover image of audiobook files (JPEG or PNG) and its media type.
+    cover: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    cover_type: Mapped[str | None] = mapped_column(String(40))
 
     chapters: Mapped[list[Chapter]] = relationship(
         back_populates="project", order_by="Chapter.position", passive_deletes=True
@@ -222,6 +230,8 @@ class Segment(Base):
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     num_samples: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # Word and sentence times of ``audio`` (contract.timings.Timings as JSON), from the voice.
+    timings: Mapped[dict[str, object] | None] = mapped_column(JSON, deferred=True)
     worker: Mapped[str | None] = mapped_column(String(200))
     # The voice and exact version the current task speaks with (recorded when it is queued; a
     # re-synthesis keeps the version unless asked for the newest).

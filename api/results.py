@@ -122,6 +122,7 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
                 sample_rate=result.sample_rate,
                 num_samples=frames,
                 duration_ms=result.duration_ms,
+                timings=result.timings.model_dump() if result.timings else None,
                 last_error=None,
             )
     else:

@@ -100,7 +100,14 @@ def encode(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     return data
 
 
-def encode_to(out: BinaryIO, pieces: Iterable[np.ndarray], sample_rate: int, fmt: str) -> None:
+def encode_to(
+    out: BinaryIO,
+    pieces: Iterable[np.ndarray],
+    sample_rate: int,
+    fmt: str,
+    *,
+    bit_rate: int | None = None,
+) -> None:
     """Encode audio that arrives in pieces into one whole compressed file, written to ``out``.
 
     For a download too long to hold encoded in memory: ``out`` is typically a temporary file.
@@ -110,14 +117,16 @@ def encode_to(out: BinaryIO, pieces: Iterable[np.ndarray], sample_rate: int, fmt
         pieces: Consecutive pieces of one signal (int16, or floats in [-1, 1]).
         sample_rate: Their rate.
         fmt: A compressed format of :data:`FORMATS` (not ``wav`` or ``pcm``).
+        bit_rate: A constant bit rate (bits per second) for a format FFmpeg encodes (ACX's
+            192 kb/s MP3); the format's own default otherwise.
 
     Raises:
         ValueError: As for :func:`encode`.
     """
     spec = lookup(fmt)
     check_rate(sample_rate)
-    if spec.soundfile is None:
-        with StreamWriter(spec.name, sample_rate) as writer:
+    if spec.soundfile is None or (bit_rate and spec.av is not None):
+        with StreamWriter(spec.name, sample_rate, bit_rate=bit_rate) as writer:
             for piece in pieces:
                 out.write(writer.write(piece))
             out.write(writer.close())

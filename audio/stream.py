@@ -56,12 +56,14 @@ class StreamWriter:
             ``opus``, ``aac``).
         sample_rate: The rate of the samples written; resampled when the encoder cannot take it
             (Opus: 48 kHz).
+        bit_rate: A constant bit rate in bits per second for the compressed formats (for
+            example 192000 for ACX's MP3); ``None`` keeps the encoder's default.
 
     Raises:
         ValueError: An unknown format, one that cannot be streamed (``ogg``), or a bad rate.
     """
 
-    def __init__(self, fmt: str, sample_rate: int) -> None:
+    def __init__(self, fmt: str, sample_rate: int, *, bit_rate: int | None = None) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be a positive number of Hz, got {sample_rate}")
         self.format: AudioFormat = lookup(fmt)
@@ -74,6 +76,7 @@ class StreamWriter:
         self._sink: _Sink | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.audio.stream.AudioStream | None = None
+        self.bit_rate = bit_rate
         if self.format.av is not None and self.format.name not in ("wav", "pcm"):
             self._open_av(*self.format.av)
 
@@ -88,6 +91,8 @@ class StreamWriter:
         self._container = av.open(self._sink, "w", format=muxer, options=self.format.av_options)
         stream = self._container.add_stream(encoder, rate=out_rate, layout="mono")
         assert isinstance(stream, av.audio.stream.AudioStream)
+        if self.bit_rate:
+            stream.bit_rate = self.bit_rate
         # PyAV resamples each frame to the encoder's sample format, rate and frame size.
         self._stream = stream
 

@@ -122,3 +122,8 @@ WEBHOOK_TIMEOUT_S = 10.0
 MAX_IDEMPOTENCY_KEY_CHARS = 255
 # A callback URL (fixed).
 MAX_CALLBACK_URL_CHARS = 2048
+# Production outputs (issue 10).
+# Finished audiobook exports (M4B, ZIP) an API replica keeps on disk for download; the oldest go.
+MAX_EXPORTS_KEPT = 20
+# A project's cover image (JPEG or PNG) for audiobook files.
+MAX_COVER_BYTES = 5 * 1024 * 1024

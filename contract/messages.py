@@ -19,6 +19,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contract import limits
+from contract.timings import Timings
 
 # The header holding the JSON metadata of a message whose body is binary.
 META_HEADER = "voxmill-meta"
@@ -118,10 +119,14 @@ class ResultMessage(_Message):
 
     ``audio`` (the encoded file, ``audio_format``) is there when ``status`` is ``done``; it is the
     message body on the wire and never part of the JSON metadata. ``num_samples`` and
-    ``sample_rate`` describe it, so the consumer stores it without decoding it.
+    ``sample_rate`` describe it, so the consumer stores it without decoding it; ``timings`` (word
+    and sentence times from the voice) travel in the metadata with it.
+
+    Schema ``voxmill.result/3`` added ``timings``; a ``voxmill.result/2`` result (published by a
+    worker of the previous release during an upgrade) is read as one without timings.
     """
 
-    schema_: Literal["voxmill.result/2"] = Field(default="voxmill.result/2", alias="schema")
+    schema_: Literal["voxmill.result/3"] = Field(default="voxmill.result/3", alias="schema")
     task_id: str
     segment_id: int
     project_id: int
@@ -133,6 +138,17 @@ class ResultMessage(_Message):
     error: str | None = None
     worker: str = ""
     elapsed_ms: int = 0
+    timings: Timings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_previous_schema(cls, data: Any) -> Any:
+        # /2 is /3 without timings: same fields, same wire layout.
+        if isinstance(data, dict) and data.get("schema") == "voxmill.result/2":
+            if "timings" in data:
+                raise ValueError("a voxmill.result/2 result carries no timings")
+            return {**data, "schema": "voxmill.result/3"}
+        return data
 
     @property
     def duration_ms(self) -> int | None:

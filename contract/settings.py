@@ -199,6 +199,26 @@ class Settings(BaseSettings):
         """The local object store's directory (default: ``<data_dir>/objects``)."""
         return self.object_store_dir or self.data_dir / "objects"
 
+    # Production outputs (issue 10). JSON object OpenAI voice name -> configured voice, e.g.
+    # {"nova": "kim"}; OpenAI names not listed mean default_voice (api/openai_compat.py).
+    voice_aliases: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("voice_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(
+                    'must be a JSON object like {"alloy": "joe", "nova": "kim"}'
+                ) from e
+        if isinstance(value, dict):
+            return {str(k).lower(): v for k, v in value.items()}
+        return value
+
     @field_validator(
         "voice_routes", "torchserve_pools", "torchserve_management_pools", mode="before"
     )

@@ -8,6 +8,8 @@ pauses, each with a rate). A batch of requests becomes one list of sentences; se
 voice parameters run through the model together in padded calls (sorted by length to keep the
 padding small), and every waveform comes back trimmed to its own length before being stitched
 back per request, with the pauses between sentences and those the request asked for.
+:meth:`SpeechService.synthesize_timed` also gives each request's word and sentence times, from the
+durations the voice predicted for each input symbol (:mod:`handlers.timings`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from contract import limits
+from contract.timings import Span, Timings
 from handlers.backends.base import Backend, VoiceParams
 from handlers.batching import plan_calls
+from handlers.timings import Group, align_words, written_words
 from text_processing.frontend import pieces as front_end
 from text_processing.spoken import normalize
 from text_processing.ssml import Piece, SsmlError
@@ -197,6 +201,18 @@ class _Item:
     rate: float = 1.0
     audio: np.ndarray | None = None
     forced_pause: bool = False  # a pause the request asked for: kept even at the very end
+    chunk: int | None = None  # index into _Request.chunks: the text this item speaks part of
+    id_samples: np.ndarray | None = None  # samples per input id, from the duration predictor
+    start: int = 0  # where its audio starts in the request's answer, in samples
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One request's audio with its word and sentence timings (``None`` when the voice cannot
+    give durations)."""
+
+    audio: np.ndarray
+    timings: Timings | None
 
 
 class SpeechService:
@@ -211,7 +227,7 @@ class SpeechService:
         """The voice's sample rate in Hz."""
         return self.backend.sample_rate
 
-    def _items(self, index: int, request: SynthesisRequest) -> list[_Item]:
+    def _items(self, index: int, request: SynthesisRequest, chunks: list[str]) -> list[_Item]:
         """The request's model inputs: one item per sentence the front end made (cut at clauses
         when longer than ``chunk_chars``), one per IPA piece, and pauses between them."""
         opts = self.options
@@ -232,14 +248,18 @@ class SpeechService:
                     if prepare_ipa is not None
                     else self.backend.prepare(normalize(piece.text))
                 )
+                chunks.append(piece.text)
                 for ids in sequences:
-                    items.append(_Item(index, ids, opts.clause_pause_ms, piece.rate))
+                    items.append(
+                        _Item(index, ids, opts.clause_pause_ms, piece.rate, chunk=len(chunks) - 1)
+                    )
                 continue
             sentence = piece.text
             for a, b in split_long(sentence, 0, len(sentence), opts.chunk_chars):
                 chunk = sentence[a:b]
                 ends_sentence = chunk.rstrip()[-1:] in {".", "!", "?"} or b == len(sentence)
                 sequences = self.backend.prepare(chunk)
+                chunks.append(chunk)
                 for n, ids in enumerate(sequences):
                     last = n == len(sequences) - 1
                     pause = (
@@ -247,7 +267,7 @@ class SpeechService:
                         if (not last or ends_sentence)
                         else opts.clause_pause_ms
                     )
-                    items.append(_Item(index, ids, pause, piece.rate))
+                    items.append(_Item(index, ids, pause, piece.rate, chunk=len(chunks) - 1))
         return items
 
     def synthesize_each(self, requests: list[SynthesisRequest | RequestError]) -> list[Any]:
@@ -256,8 +276,16 @@ class SpeechService:
         A request that was already a :class:`RequestError`, or whose text has nothing speakable,
         yields its error in its place instead of raising.
         """
+        return [r.audio if isinstance(r, Timed) else r for r in self.synthesize_timed(requests)]
+
+    def synthesize_timed(
+        self, requests: list[SynthesisRequest | RequestError]
+    ) -> list[Timed | RequestError]:
+        """As :meth:`synthesize_each`, each audio with its :class:`Timed` word and sentence
+        times (milliseconds from the start of that request's audio)."""
         results: list[Any] = list(requests)
         items: list[_Item] = []
+        chunks: list[list[str]] = [[] for _ in requests]
         params: list[VoiceParams] = []
         for i, request in enumerate(requests):
             params.append(
@@ -265,13 +293,56 @@ class SpeechService:
             )
             if isinstance(request, RequestError):
                 continue
-            found = self._items(i, request)
+            found = self._items(i, request, chunks[i])
             if not found:
                 results[i] = RequestError("the text has nothing to speak (no letters or numbers)")
             items.extend(found)
         self._run(items, params)
         audio = self._assemble(items, len(requests))
-        return [r if isinstance(r, RequestError) else audio[i] for i, r in enumerate(results)]
+        return [
+            r
+            if isinstance(r, RequestError)
+            else Timed(audio[i], self._timings([it for it in items if it.request == i], chunks[i]))
+            for i, r in enumerate(results)
+        ]
+
+    def _timings(self, items: list[_Item], chunks: list[str]) -> Timings | None:
+        """Words and sentences of one request, from the items' durations and places."""
+        groups_for = getattr(self.backend, "groups", None)
+        word_lengths = getattr(self.backend, "word_lengths", None)
+        if groups_for is None or word_lengths is None:
+            return None
+        rate = self.sample_rate
+        per_chunk: dict[int, list[_Item]] = defaultdict(list)
+        for item in items:
+            if item.chunk is not None and item.audio is not None:
+                if item.id_samples is None:
+                    return None
+                per_chunk[item.chunk].append(item)
+
+        def ms(samples: int) -> int:
+            return round(1000 * samples / rate)
+
+        words: list[Span] = []
+        sentences: list[Span] = []
+        for chunk, parts in sorted(per_chunk.items()):
+            groups: list[Group] = []
+            for item in parts:
+                groups += groups_for(item.ids, item.id_samples, item.start)
+            text = chunks[chunk]
+            written = written_words(text)
+            for word, a, b in align_words(written, word_lengths(written), groups):
+                words.append(Span(text=word, start_ms=ms(a), end_ms=ms(b)))
+            first, last = parts[0], parts[-1]
+            assert last.audio is not None
+            sentences.append(
+                Span(
+                    text=" ".join(text.split()),
+                    start_ms=ms(first.start),
+                    end_ms=ms(last.start + len(last.audio)),
+                )
+            )
+        return Timings(words=words, sentences=sentences)
 
     def _run(self, items: list[_Item], params: list[VoiceParams]) -> None:
         groups: dict[VoiceParams, list[_Item]] = defaultdict(list)
@@ -291,25 +362,37 @@ class SpeechService:
                 max_items=size,
                 call_overhead_tokens=max(0, self.options.call_overhead_tokens),
             )
+            infer_timed = getattr(self.backend, "infer_timed", None)
             for run in calls:
                 batch = group[run.start : run.stop]
-                waves = self.backend.infer([it.ids or [] for it in batch], voice_params)
+                inputs = [it.ids or [] for it in batch]
+                if infer_timed is not None:
+                    for item, (wave, id_samples) in zip(
+                        batch, infer_timed(inputs, voice_params), strict=True
+                    ):
+                        item.audio = _normalize_peak(wave)
+                        item.id_samples = id_samples
+                    continue
+                waves = self.backend.infer(inputs, voice_params)
                 for item, wave in zip(batch, waves, strict=True):
                     item.audio = _normalize_peak(wave)
 
     def _assemble(self, items: list[_Item], count: int) -> list[np.ndarray]:
         per_request: list[list[np.ndarray]] = [[] for _ in range(count)]
         rate = self.backend.sample_rate
+        placed = [0] * count
         for position, item in enumerate(items):
             assert item.audio is not None
+            item.start = placed[item.request]
+            placed[item.request] += len(item.audio)
             per_request[item.request].append(item.audio)
             last_of_request = (
                 position + 1 == len(items) or items[position + 1].request != item.request
             )
             if not last_of_request or item.forced_pause:
-                per_request[item.request].append(
-                    np.zeros(rate * item.pause_after_ms // 1000, dtype=np.float32)
-                )
+                pause = np.zeros(rate * item.pause_after_ms // 1000, dtype=np.float32)
+                placed[item.request] += len(pause)
+                per_request[item.request].append(pause)
         return [
             np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             for parts in per_request

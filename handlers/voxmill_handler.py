@@ -9,7 +9,9 @@ Request body: ``{"text": "...", "speed": 1.0, "noise_scale"?, "noise_w"?,
 place (``[{"text"|"ipa": "...", "rate"?}, {"break_ms": 500}]``; see
 :func:`handlers.speech.parse_request`). Response: 16-bit mono audio in that format (encoded here,
 once, by :func:`audio.codecs.encode`), with ``X-Sample-Rate`` (Hz) and ``X-Audio-Samples`` (its
-length in samples) set, so callers hand the bytes on without decoding them.
+length in samples) set, so callers hand the bytes on without decoding them, and ``X-Timings``
+(the word and sentence times from the voice's duration predictor, :class:`contract.timings.Timings`
+as ASCII JSON) when the voice gives durations.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from handlers.speech import (
     ServiceOptions,
     SpeechService,
     SynthesisRequest,
+    Timed,
     parse_request,
 )
 from handlers.voices import load_backend
@@ -34,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE_HEADER = "X-Sample-Rate"
 SAMPLES_HEADER = "X-Audio-Samples"
+TIMINGS_HEADER = "X-Timings"
 
 
 class VoxmillHandler:
@@ -76,7 +80,7 @@ class VoxmillHandler:
     def inference(self, requests: list[SynthesisRequest | RequestError]) -> list[Any]:
         """Synthesize all valid items of the batch together."""
         assert self.service is not None
-        return self.service.synthesize_each(requests)
+        return self.service.synthesize_timed(requests)
 
     def postprocess(
         self,
@@ -90,6 +94,9 @@ class VoxmillHandler:
         rate = self.service.sample_rate
         replies: list[bytes] = []
         for idx, (output, request) in enumerate(zip(outputs, requests, strict=True)):
+            timings = output.timings if isinstance(output, Timed) else None
+            if isinstance(output, Timed):
+                output = output.audio
             if not isinstance(output, RequestError):
                 assert isinstance(request, SynthesisRequest)
                 samples = as_int16(output)
@@ -107,6 +114,8 @@ class VoxmillHandler:
             if context is not None:
                 context.set_response_header(idx, SAMPLE_RATE_HEADER, str(rate))
                 context.set_response_header(idx, SAMPLES_HEADER, str(len(samples)))
+                if timings is not None:
+                    context.set_response_header(idx, TIMINGS_HEADER, timings.to_header())
         return replies
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:

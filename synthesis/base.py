@@ -13,12 +13,16 @@ re-encode them (REST streaming, the CLI).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from contract.messages import SynthesisParams
+from contract.timings import Timings
+
+log = logging.getLogger(__name__)
 
 
 class SynthesisError(Exception):
@@ -43,6 +47,8 @@ class Audio:
 
     samples: np.ndarray  # int16, shape (n,)
     sample_rate: int
+    # Word and sentence times from the voice's duration predictor; None if it gives none.
+    timings: Timings | None = field(default=None, compare=False)
 
     @property
     def duration_ms(self) -> int:
@@ -50,13 +56,27 @@ class Audio:
         return round(1000 * len(self.samples) / self.sample_rate)
 
     @classmethod
-    def from_pcm(cls, data: bytes, sample_rate: int) -> Audio:
+    def from_pcm(cls, data: bytes, sample_rate: int, timings: Timings | None = None) -> Audio:
         """From raw signed 16-bit little-endian PCM (the handler's ``pcm`` format)."""
         if len(data) % 2:
             raise PermanentSynthesisError(f"{len(data)} bytes of 16-bit PCM: an odd count")
         return cls(
-            samples=np.frombuffer(data, dtype="<i2").astype(np.int16), sample_rate=sample_rate
+            samples=np.frombuffer(data, dtype="<i2").astype(np.int16),
+            sample_rate=sample_rate,
+            timings=timings,
         )
+
+
+def timings_from_header(value: str | None) -> Timings | None:
+    """The handler's ``X-Timings`` header, or ``None`` when absent or unreadable (the audio is
+    still good: timings are an extra, and an archive built before them sends none)."""
+    if not value:
+        return None
+    try:
+        return Timings.from_header(value)
+    except ValueError as e:  # pydantic's ValidationError is one
+        log.warning("ignoring unreadable X-Timings header: %s", e)
+        return None
 
 
 def handler_request(text: str, params: SynthesisParams | None, fmt: str) -> dict[str, object]:
@@ -79,12 +99,14 @@ class EncodedAudio:
         format: Its format (``flac``, ``wav`` or ``pcm``).
         sample_rate: Samples per second (the handler's ``X-Sample-Rate``).
         num_samples: Its length in samples (the handler's ``X-Audio-Samples``).
+        timings: Word and sentence times (the handler's ``X-Timings``), if the voice gives them.
     """
 
     data: bytes = field(repr=False)
     format: str
     sample_rate: int
     num_samples: int
+    timings: Timings | None = field(default=None, compare=False)
 
     @property
     def duration_ms(self) -> int:

@@ -18,13 +18,19 @@ import yaml
 
 from contract.messages import SynthesisParams
 from handlers.local_context import LocalContext
-from handlers.voxmill_handler import SAMPLE_RATE_HEADER, SAMPLES_HEADER, VoxmillHandler
+from handlers.voxmill_handler import (
+    SAMPLE_RATE_HEADER,
+    SAMPLES_HEADER,
+    TIMINGS_HEADER,
+    VoxmillHandler,
+)
 from synthesis.base import (
     Audio,
     EncodedAudio,
     PermanentSynthesisError,
     UnknownVoiceError,
     handler_request,
+    timings_from_header,
 )
 
 # The store key of an uploaded voice version (see voices/store.py; synthesis may not import it).
@@ -145,7 +151,7 @@ class InProcessSynthesizer:
         """Synthesize ``text`` with ``voice`` (``version`` of a registered voice) to samples (the
         handler's raw PCM); ``pool`` means nothing in-process."""
         encoded = self.synthesize_encoded(voice, text, params, fmt="pcm", version=version)
-        return Audio.from_pcm(encoded.data, encoded.sample_rate)
+        return Audio.from_pcm(encoded.data, encoded.sample_rate, encoded.timings)
 
     def synthesize_encoded(
         self,
@@ -180,6 +186,7 @@ class InProcessSynthesizer:
             format=fmt,
             sample_rate=int(headers[SAMPLE_RATE_HEADER]),
             num_samples=int(headers[SAMPLES_HEADER]),
+            timings=timings_from_header(headers.get(TIMINGS_HEADER)),
         )
 
 

@@ -18,6 +18,7 @@ from synthesis.base import (
     TransientSynthesisError,
     UnknownVoiceError,
     handler_request,
+    timings_from_header,
 )
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # The handler's description of its answer (handlers/voxmill_handler.py).
 SAMPLE_RATE_HEADER = "X-Sample-Rate"
 SAMPLES_HEADER = "X-Audio-Samples"
+TIMINGS_HEADER = "X-Timings"
 # TorchServe 0.12 answers a missing or stale token with 400 and this exception type, not 401.
 _TOKEN_ERROR_TYPE = "InvalidKeyException"
 
@@ -72,7 +74,13 @@ def _described(response: httpx.Response, fmt: str) -> EncodedAudio:
         ) from e
     if rate <= 0 or samples < 0:
         raise PermanentSynthesisError(f"TorchServe described its audio as {samples} at {rate} Hz")
-    return EncodedAudio(data=response.content, format=fmt, sample_rate=rate, num_samples=samples)
+    return EncodedAudio(
+        data=response.content,
+        format=fmt,
+        sample_rate=rate,
+        num_samples=samples,
+        timings=timings_from_header(response.headers.get(TIMINGS_HEADER)),
+    )
 
 
 class TorchServeSynthesizer:
@@ -151,7 +159,7 @@ class TorchServeSynthesizer:
         encoded = self.synthesize_encoded(
             voice, text, params, fmt="pcm", version=version, pool=pool
         )
-        return Audio.from_pcm(encoded.data, encoded.sample_rate)
+        return Audio.from_pcm(encoded.data, encoded.sample_rate, encoded.timings)
 
     def synthesize_encoded(
         self,

@@ -124,6 +124,7 @@ def process_task(
         audio_format=audio.format,
         sample_rate=audio.sample_rate,
         num_samples=audio.num_samples,
+        timings=audio.timings,
     )
 
 

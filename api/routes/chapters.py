@@ -9,8 +9,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from api import crud, exports
-from api.deps import SessionDep, chapter_or_404
+from api.audiobook import chosen_preset
+from api.deps import SessionDep, chapter_or_404, project_or_404
 from api.models import Block
+from api.routes.audiobook import MasteringName
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import AudioFormat, BlockOut, ChapterDetail, Counts, SegmentOut
 from audio.codecs import MEDIA_TYPES
@@ -69,12 +71,17 @@ def chapter_audio(
     chapter_id: int,
     session: SessionDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
+    mastering: Annotated[
+        MasteringName | None, Query(description="preset (default: the project's; none: off)")
+    ] = None,
 ) -> Response:
-    """The chapter's sentences joined with a short pause, its paragraphs with a longer one.
+    """The chapter's sentences joined with a short pause, its paragraphs with a longer one,
+    mastered to a loudness preset when asked (or when the project has a default one).
     409 until every segment of the chapter is done."""
     chapter = chapter_or_404(session, chapter_id)
+    preset = chosen_preset(mastering, project_or_404(session, chapter.project_id))
     try:
-        data = exports.encode_chapter(session, chapter.id, format)
+        data = exports.encode_chapter(session, chapter.id, format, preset)
     except exports.NotReadyError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     return Response(

@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import crud, exports
+from api.audiobook import chosen_preset
 from api.deps import RuntimeDep, SessionDep, SettingsDep, project_or_404
 from api.models import Project, Voice, utcnow
+from api.routes.audiobook import MasteringName
 from api.routes.common import ERRORS, attachment, audio_responses
 from api.schemas import (
     AudioFormat,
@@ -26,6 +28,7 @@ from api.schemas import (
     ProjectOut,
 )
 from audio.codecs import MEDIA_TYPES
+from audio.mastering import Preset
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
@@ -119,22 +122,28 @@ async def project_audio(
     project_id: int,
     runtime: RuntimeDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
+    mastering: Annotated[
+        MasteringName | None, Query(description="preset (default: the project's; none: off)")
+    ] = None,
 ) -> Response:
     """Every chapter in order, sentences joined with short pauses, paragraphs and chapters with
-    longer ones. 409 until every segment is done."""
+    longer ones, each chapter mastered to a loudness preset when asked (or when the project has
+    a default one). 409 until every segment is done."""
     factory = runtime.session_factory
 
-    def plan() -> exports.Layout:
+    def plan() -> tuple[exports.Layout, Preset | None]:
         with factory() as session:
             project = project_or_404(session, project_id)
             try:
-                return exports.layout(session, project_id=project.id)
+                return exports.layout(session, project_id=project.id), chosen_preset(
+                    mastering, project
+                )
             except exports.NotReadyError as e:
                 raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
 
-    layout = await run_in_threadpool(plan)
+    layout, preset = await run_in_threadpool(plan)
     headers = attachment(f"project-{project_id}.{format}")
-    if format == "wav":
+    if format == "wav" and preset is None:
         return StreamingResponse(
             exports.stream_project_wav(factory, layout),
             media_type=MEDIA_TYPES["wav"],
@@ -143,7 +152,7 @@ async def project_audio(
                 "Content-Length": str(44 + 2 * layout.total_samples()),
             },
         )
-    handle = await run_in_threadpool(exports.write_project, factory, layout, format)
+    handle = await run_in_threadpool(exports.write_project, factory, layout, format, preset)
 
     def chunks() -> Iterator[bytes]:
         try:

@@ -12,16 +12,24 @@ How each ``response_format`` is delivered:
 One chunk is encoded as one complete file (with its length). Several are encoded as they come by
 one :class:`audio.stream.StreamWriter`, which keeps a single encoder open for the whole answer:
 
-- ``wav`` (the default; OpenAI's is mp3): a streaming WAV header whose sizes say "unknown"
+- ``mp3`` (the default, as OpenAI's): one MP3 stream, without the Xing/LAME info frame (its frame
+  count cannot be known before the end).
+- ``opus`` (Ogg Opus at 48 kHz) and ``aac`` (AAC in ADTS): one PyAV encoder for the whole
+  answer, its pages/frames sent as each chunk is encoded.
+- ``wav``: a streaming WAV header whose sizes say "unknown"
   (0xFFFFFFFF, as ffmpeg and browsers accept), then 16-bit PCM per chunk.
 - ``pcm``: raw 16-bit little-endian mono samples (rate in ``X-Sample-Rate``), streamed per chunk.
-- ``mp3``: one MP3 stream, without the Xing/LAME info frame (its frame count cannot be known
-  before the end).
 - ``flac`` and ``ogg``: written whole, after every chunk is synthesized (no streaming; the time to
   first byte is the whole synthesis): a FLAC stream carries no length, which many readers
   (libsndfile among them) refuse, and PyAV has no Vorbis encoder fit for use.
 
-Errors before the first byte become JSON errors (``{"detail": ...}``): 404 for an unknown voice
+``stream_format: "sse"`` sends the same bytes as OpenAI's server-sent events
+(:mod:`api.openai_sse`). ``timestamps: true`` adds the word and sentence times the voice measured:
+a JSON answer (``audio`` base64, ``words``, ``sentences``), or a ``timestamps`` list on each SSE
+delta. OpenAI's voice names map to configured voices (:mod:`api.openai_compat`).
+
+Errors before the first byte become JSON errors in OpenAI's shape plus ``detail``
+(:func:`api.openai_compat.error_response`): 404 for an unknown voice
 (with the served voices), 503 with ``Retry-After`` for a busy or unreachable voice server, 422 for
 text the voice refuses. After the first byte the status is already sent, so a failure is logged
 and the stream ends early.
@@ -42,6 +50,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.openai_compat import error_response, resolve_alias
+from api.openai_sse import sse_response, timed_json
 from api.routes.ops import Metrics, metrics_of
 from api.security import require_api_key
 from audio.codecs import encode, media_type, pause_samples
@@ -49,6 +59,7 @@ from audio.stream import StreamWriter
 from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
+from contract.timings import Span, Timings
 from synthesis.base import (
     Audio,
     PermanentSynthesisError,
@@ -75,9 +86,9 @@ FIRST_CHUNK_CHARS = 100
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 5
 
-ResponseFormat = Literal["wav", "flac", "mp3", "ogg", "pcm"]
+ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "ogg"]
 # Streamed chunk by chunk when the input has several; the others are encoded whole.
-STREAMED_FORMATS: frozenset[str] = frozenset({"wav", "pcm", "mp3"})
+STREAMED_FORMATS: frozenset[str] = frozenset({"wav", "pcm", "mp3", "opus", "aac"})
 
 
 class CreateSpeechRequest(BaseModel):
@@ -92,7 +103,16 @@ class CreateSpeechRequest(BaseModel):
     )
     voice: str | None = Field(default=None, description="The voice; wins over `model`")
     input: str = Field(min_length=1, description="The text to speak")
-    response_format: ResponseFormat = Field(default="wav", description="wav, flac, mp3, ogg, pcm")
+    response_format: ResponseFormat = Field(
+        default="mp3", description="mp3 (default), opus, aac, flac, wav, pcm, ogg"
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio", description="audio: the file's bytes; sse: OpenAI's server-sent events"
+    )
+    timestamps: bool = Field(
+        default=False,
+        description="Also return word and sentence times (JSON answer, or on each SSE event)",
+    )
     speed: float = Field(
         default=limits.SPEED_DEFAULT,
         ge=limits.SPEED_MIN,
@@ -129,14 +149,14 @@ SynthesizerDep = Annotated[Synthesizer, Depends(_synthesizer)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
-def resolve_voice(body: CreateSpeechRequest, default_voice: str) -> str:
+def resolve_voice(body: CreateSpeechRequest, settings: Settings) -> str:
     """The voice to use: ``voice``, else ``model`` unless it is an OpenAI model name, else the
-    default voice."""
+    default voice; an OpenAI voice name stands for the voice its alias names."""
     if body.voice:
-        return body.voice
+        return resolve_alias(body.voice, settings)
     if body.model and body.model not in OPENAI_MODELS:
-        return body.model
-    return default_voice
+        return resolve_alias(body.model, settings)
+    return settings.default_voice
 
 
 class _Speaker:
@@ -209,15 +229,19 @@ def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer)
             log.warning("could not list voices", exc_info=True)
             voices = []
         listed = ", ".join(voices) or "none"
-        return JSONResponse(
-            {"detail": f"unknown voice {voice!r}; available voices: {listed}", "voices": voices},
-            status_code=status.HTTP_404_NOT_FOUND,
+        return error_response(
+            status.HTTP_404_NOT_FOUND,
+            f"unknown voice {voice!r}; available voices: {listed}",
+            param="voice",
+            code="voice_not_found",
+            voices=voices,
         )
     if isinstance(error, TransientSynthesisError):
         log.warning("speech with voice %r: voice server unavailable: %s", voice, error)
-        return JSONResponse(
-            {"detail": f"the voice server is busy or unreachable, retry shortly ({error})"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the voice server is busy or unreachable, retry shortly ({error})",
+            code="voice_unavailable",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     # A permanent failure is the voice refusing this text (or a server misconfiguration, which
@@ -228,14 +252,22 @@ def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer)
         if isinstance(error, PermanentSynthesisError)
         else status.HTTP_500_INTERNAL_SERVER_ERROR
     )
-    return JSONResponse({"detail": f"synthesis failed: {error}"}, status_code=code)
+    return error_response(code, f"synthesis failed: {error}", param="input")
+
+
+def _words_at(audio: Audio, offset: int) -> list[Span]:
+    """``audio``'s words moved to start ``offset`` samples into the answer."""
+    if audio.timings is None:
+        return []
+    return audio.timings.shifted(round(1000 * offset / audio.sample_rate)).words
 
 
 async def _stream(
     speaker: _Speaker, chunks: list[str], first: Audio, fmt: str
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[tuple[bytes, list[Span]]]:
     """The response body: ``first`` (the audio of ``chunks[0]``) at once, then each later chunk
-    as it is synthesized, the next one always being synthesized while the current one is sent."""
+    as it is synthesized, the next one always being synthesized while the current one is sent.
+    Each piece comes with the words it speaks, timed from the start of the answer."""
     texts: Iterator[str] = iter(chunks[1:])
 
     def start_next() -> asyncio.Task[Audio] | None:
@@ -247,7 +279,7 @@ async def _stream(
     pending = start_next()
     with StreamWriter(fmt, rate) as writer:
         try:
-            yield await run_in_threadpool(writer.write, first.samples)
+            yield await run_in_threadpool(writer.write, first.samples), _words_at(first, 0)
             while pending is not None:
                 audio = await pending
                 pending = start_next()
@@ -257,13 +289,14 @@ async def _stream(
                         f"the stream is at {rate} Hz"
                     )
                 gap = _silence(pause_after(chunks[sent - 1]), rate)
+                words = _words_at(audio, writer.samples_written + len(gap))
                 part = await run_in_threadpool(writer.write, np.concatenate([gap, audio.samples]))
-                if part:
-                    yield part
+                if part or words:
+                    yield part, words
                 sent += 1
             tail = await run_in_threadpool(writer.close)
             if tail:
-                yield tail
+                yield tail, []
         except Exception as e:
             # The 200 and part of the audio are already on the wire: end the stream short.
             log.error(
@@ -279,12 +312,24 @@ async def _stream(
                 pending.cancel()
 
 
+async def _audio_bytes(pieces: AsyncIterator[tuple[bytes, list[Span]]]) -> AsyncIterator[bytes]:
+    async for data, _words in pieces:
+        if data:
+            yield data
+
+
 @router.post(
     "/audio/speech",
     summary="Speak a text (OpenAI-compatible)",
     response_class=Response,
     responses={
-        200: {"content": {media_type(fmt): {} for fmt in get_args(ResponseFormat)}},
+        200: {
+            "content": {
+                **{media_type(fmt): {} for fmt in get_args(ResponseFormat)},
+                "text/event-stream": {},
+                "application/json": {},
+            }
+        },
         404: {"description": "Unknown voice; the body lists the served voices"},
         422: {"description": "Input blank, too long, or refused by the voice"},
         503: {"description": "Voice server busy or unreachable; see Retry-After"},
@@ -319,23 +364,44 @@ async def create_speech(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="input is blank: send the text to speak"
         )
     fmt = body.response_format
-    voice = resolve_voice(body, settings.default_voice)
+    voice = resolve_voice(body, settings)
     speaker = _Speaker(synthesizer, voice, SynthesisParams(speed=body.speed), metrics)
     try:
         first = await speaker.say(chunks[0])
         rate = first.sample_rate
         headers = {"X-Sample-Rate": str(rate)}
-        if len(chunks) > 1 and fmt in STREAMED_FORMATS:
+        streamed = fmt in STREAMED_FORMATS
+        if streamed and body.stream_format == "sse":
+            pieces = _stream(speaker, chunks, first, fmt)
+            return sse_response(pieces, body.input, with_words=body.timestamps)
+        if streamed and len(chunks) > 1 and not body.timestamps:
             return StreamingResponse(
-                _stream(speaker, chunks, first, fmt),
+                _audio_bytes(_stream(speaker, chunks, first, fmt)),
                 media_type=media_type(fmt, rate),
                 headers=headers,
             )
         parts = [first.samples]
+        words = _words_at(first, 0)
+        sentences = list(first.timings.sentences) if first.timings else []
+        placed = len(first.samples)
         for previous, text in itertools.pairwise(chunks):
             audio = await speaker.say(text)
-            parts += [_silence(pause_after(previous), rate), audio.samples]
+            gap = _silence(pause_after(previous), rate)
+            parts += [gap, audio.samples]
+            if audio.timings is not None:
+                moved = audio.timings.shifted(round(1000 * (placed + len(gap)) / rate))
+                words += moved.words
+                sentences += moved.sentences
+            placed += len(gap) + len(audio.samples)
     except SynthesisError as e:
         return _error_response(e, voice, synthesizer)
     data = await run_in_threadpool(encode, np.concatenate(parts), rate, fmt)
+    if body.stream_format == "sse":
+        return sse_response(_once(data, words), body.input, with_words=body.timestamps)
+    if body.timestamps:
+        return timed_json(data, fmt, rate, placed, Timings(words=words, sentences=sentences))
     return Response(data, media_type=media_type(fmt, rate), headers=headers)
+
+
+async def _once(data: bytes, words: list[Span]) -> AsyncIterator[tuple[bytes, list[Span]]]:
+    yield data, words

@@ -6,6 +6,7 @@ import { getJSON, request } from "./api.js";
 import { button, excerpt, formatLength, h, liveRegion, say, uid } from "./dom.js";
 import { spokenControls } from "./lexicon.js";
 import { clearPlayer, download, formatPicker, playInto } from "./media.js";
+import { followSentences } from "./timings.js";
 
 const STATUS_LABEL = {
   pending: "Not converted",
@@ -377,11 +378,13 @@ export class ChapterView {
     say(this.status, "Preparing the chapter audio…");
     try {
       const v = this.version();
-      await playInto(
+      const audio = await playInto(
         this.player,
-        `v1/chapters/${this.id}/audio?format=wav&v=${v}`,
+        `v1/chapters/${this.id}/audio?format=wav&mastering=none&v=${v}`,
         `Chapter: ${this.title.textContent}`,
       );
+      this.unfollow?.();
+      this.unfollow = await followSentences(audio, this.id, this.list);
       this.heardVersion = v;
       say(this.status, "");
     } catch (error) {

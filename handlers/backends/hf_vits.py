@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from handlers.backends.base import VoiceParams, pad_batch
+from handlers.timings import Group, groups_of
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,18 @@ class HfVitsBackend:
 
     def infer(self, batch: list[list[int]], params: VoiceParams) -> list[np.ndarray]:
         """One padded forward pass; ``sequence_lengths`` trims each waveform."""
+        return [wave for wave, _ in self.infer_timed(batch, params)]
+
+    def infer_timed(
+        self, batch: list[list[int]], params: VoiceParams
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """As :meth:`infer`, with each item's samples per input id.
+
+        ``VitsModel`` returns no durations, so the duration predictor's output (log durations)
+        is caught with a forward hook and turned into frames exactly as the model does it
+        (``ceil(exp(log_duration) * mask / speaking_rate)``, transformers'
+        ``VitsModel.forward``), times the decoder's upsampling (samples per frame).
+        """
         import torch
 
         ids, lengths = pad_batch(batch, self.pad_id)
@@ -136,12 +149,55 @@ class HfVitsBackend:
         self.model.noise_scale_duration = (
             cfg.noise_scale_duration if params.noise_w is None else params.noise_w
         )
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=input_ids,
-                attention_mask=mask.long(),
-                speaking_rate=cfg.speaking_rate * params.speed,
-            )
+        caught: list[Any] = []
+        hook = self.model.duration_predictor.register_forward_hook(
+            lambda _m, _a, output: caught.append(output)
+        )
+        rate = cfg.speaking_rate * params.speed
+        try:
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=input_ids, attention_mask=mask.long(), speaking_rate=rate
+                )
+        finally:
+            hook.remove()
         wave = out.waveform.float().cpu().numpy()
         seq = out.sequence_lengths.cpu().numpy()
-        return [wave[i, : int(seq[i])].astype(np.float32) for i in range(len(batch))]
+        frames = torch.ceil(torch.exp(caught[-1].float()) * mask[:, None, :].float() / rate)
+        hop = int(np.prod(cfg.upsample_rates))
+        samples = (frames[:, 0, :].cpu().numpy().astype(np.int64)) * hop
+        return [
+            (wave[i, : int(seq[i])].astype(np.float32), samples[i, : len(batch[i])])
+            for i in range(len(batch))
+        ]
+
+    def _special_ids(self) -> tuple[frozenset[int], frozenset[int]]:
+        """The space ids (word separators) and the ids that are never speech (punctuation)."""
+        vocab: dict[str, int] = self.tokenizer.get_vocab()
+        spaces = frozenset(i for tok, i in vocab.items() if tok.isspace() or tok == "|")
+        silent = (
+            frozenset(i for tok, i in vocab.items() if tok and not any(ch.isalnum() for ch in tok))
+            - spaces
+        )
+        return spaces, silent
+
+    def groups(self, ids: list[int], id_samples: np.ndarray, offset: int) -> list[Group]:
+        """The word groups of one input (characters between spaces; the blank between
+        characters is padding)."""
+        spaces, silent = self._special_ids()
+        return groups_of(
+            ids,
+            id_samples,
+            separators=spaces,
+            silent=silent - {self.pad_id},
+            padding=frozenset({self.pad_id}),
+            offset=offset,
+        )
+
+    def word_lengths(self, words: list[str]) -> list[int]:
+        """Each word's count of speech characters as the tokenizer keeps them."""
+        spaces, silent = self._special_ids()
+        skip = spaces | silent | {self.pad_id}
+        return [
+            sum(1 for i in self.tokenizer(word)["input_ids"] if i not in skip) for word in words
+        ]

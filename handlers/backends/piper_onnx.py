@@ -18,11 +18,13 @@ import numpy as np
 
 from handlers.backends.base import VoiceParams, pad_batch
 from handlers.cores import CoreShare
-from handlers.phonemize import phonemes_to_ids, phonemize
+from handlers.phonemize import BOS, EOS, PAD, phonemes_to_ids, phonemize
+from handlers.timings import Group, groups_of
 
 logger = logging.getLogger(__name__)
 
 LENGTHS_OUTPUT = "output_frames"
+WORD_SEPARATOR = " "
 
 
 def expose_output_lengths(model: Any) -> Any:
@@ -91,6 +93,7 @@ class PiperOnnxBackend:
     espeak_voice: str
     id_map: dict[str, list[int]]
     defaults: VoiceParams
+    durations_output: str = ""
     sessions: dict[int, Any] = field(default_factory=dict)
     """With a :class:`CoreShare`: a session per intra-op thread count a call may be given."""
     share: CoreShare | None = None
@@ -118,7 +121,7 @@ class PiperOnnxBackend:
         import onnxruntime as ort
 
         config = json.loads(Path(config_path).read_text(encoding="utf-8"))
-        model_bytes = _model_with_lengths(Path(model_path))
+        model_bytes, durations_output = _model_with_lengths(Path(model_path))
         providers: list[Any] = ["CPUExecutionProvider"]
         if gpu_id is not None and "CUDAExecutionProvider" in ort.get_available_providers():
             providers = [("CUDAExecutionProvider", {"device_id": gpu_id}), "CPUExecutionProvider"]
@@ -149,6 +152,7 @@ class PiperOnnxBackend:
                 noise_scale=float(inference.get("noise_scale", 0.667)),
                 noise_w=float(inference.get("noise_w", 0.8)),
             ),
+            durations_output=durations_output,
             sessions=sessions,
             share=share,
         )
@@ -164,6 +168,13 @@ class PiperOnnxBackend:
 
     def infer(self, batch: list[list[int]], params: VoiceParams) -> list[np.ndarray]:
         """Synthesize the batch in one call and trim each item to its own length."""
+        return [wave for wave, _ in self.infer_timed(batch, params)]
+
+    def infer_timed(
+        self, batch: list[list[int]], params: VoiceParams
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """As :meth:`infer`, with each item's samples per input id (the duration predictor's
+        frames times the hop length; they sum to the item's length)."""
         ids, lengths = pad_batch(batch)
         base_length = float(self.config.get("inference", {}).get("length_scale", 1.0))
         noise = self.defaults.noise_scale if params.noise_scale is None else params.noise_scale
@@ -172,21 +183,74 @@ class PiperOnnxBackend:
         feeds: dict[str, np.ndarray] = {"input": ids, "input_lengths": lengths, "scales": scales}
         if int(self.config.get("num_speakers", 1)) > 1:
             feeds["sid"] = np.zeros(len(batch), dtype=np.int64)
+        outputs = ["output", LENGTHS_OUTPUT, self.durations_output]
         if self.share is None:
-            audio, frames = self.session.run(["output", LENGTHS_OUTPUT], feeds)
+            audio, frames, durations = self.session.run(outputs, feeds)
         else:
             with self.share.claim() as threads:
                 session = self.sessions.get(threads, self.session)
-                audio, frames = session.run(["output", LENGTHS_OUTPUT], feeds)
+                audio, frames, durations = session.run(outputs, feeds)
         audio = audio.reshape(len(batch), -1)
+        durations = durations.reshape(len(batch), -1)
         return [
-            audio[i, : int(frames[i]) * self.hop_length].astype(np.float32)
+            (
+                audio[i, : int(frames[i]) * self.hop_length].astype(np.float32),
+                durations[i, : len(batch[i])].astype(np.int64) * self.hop_length,
+            )
             for i in range(len(batch))
         ]
 
+    def groups(self, ids: list[int], id_samples: np.ndarray, offset: int) -> list[Group]:
+        """The word groups of one input (see :func:`handlers.timings.groups_of`)."""
+        return groups_of(
+            ids,
+            id_samples,
+            separators=frozenset(self.id_map.get(WORD_SEPARATOR, [])),
+            silent=_silent_ids(self.id_map),
+            padding=frozenset(self.id_map.get(PAD, [])),
+            offset=offset,
+        )
 
-def _model_with_lengths(path: Path) -> bytes:
+    def word_lengths(self, words: list[str]) -> list[int]:
+        """Each word's phoneme count when espeak-ng speaks it alone (for the word alignment)."""
+        silent = {*_silent_ids(self.id_map), *self.id_map.get(PAD, [])}
+        out = []
+        for word in words:
+            ids = [
+                i
+                for s in phonemize(word, self.espeak_voice)
+                for i in phonemes_to_ids(s, self.id_map)
+            ]
+            out.append(
+                sum(
+                    1
+                    for i in ids
+                    if i not in silent and i not in self.id_map.get(WORD_SEPARATOR, [])
+                )
+            )
+        return out
+
+
+def _model_with_lengths(path: Path) -> tuple[bytes, str]:
+    """The model with its per-item lengths and per-id durations as outputs, and the name of
+    the durations output (the duration predictor's ``Ceil``, in frames; piper-tts' own
+    ``add_alignment_output`` marks it)."""
     import onnx
+    from piper.patch_voice_with_alignment import add_alignment_output
 
-    model = onnx.load(str(path))
-    return bytes(expose_output_lengths(model).SerializeToString())
+    model = expose_output_lengths(onnx.load(str(path)))
+    ceil = next(node.output[0] for node in model.graph.node if node.op_type == "Ceil")
+    if not any(o.name == ceil for o in model.graph.output):
+        add_alignment_output(model, ceil)
+    return bytes(model.SerializeToString()), str(ceil)
+
+
+def _silent_ids(id_map: dict[str, list[int]]) -> frozenset[int]:
+    """Ids that are never speech: the begin/end markers and punctuation (Unicode P*/S*)."""
+    silent = {*id_map.get(BOS, []), *id_map.get(EOS, [])}
+    for symbol, ids in id_map.items():
+        if symbol not in (PAD, WORD_SEPARATOR) and all(
+            unicodedata.category(ch)[0] in "PS" for ch in symbol
+        ):
+            silent.update(ids)
+    return frozenset(silent)

@@ -121,6 +121,10 @@ def test_multi_chapter_markdown_converts_end_to_end(
         assert (progress["total"], progress["done"], progress["failed"]) == (total, total, 0)
         shown = http.get(f"/v1/projects/{project['id']}").json()
         assert shown["counts"]["done"] == total
+        # Each segment's word times came back with its audio (worker -> RabbitMQ -> Postgres).
+        timed = http.get(f"/v1/projects/{project['id']}/timings").json()
+        assert len(timed["sentences"]) == total
+        assert len(timed["words"]) >= total
         chapter_lengths = []
         for chapter in shown["chapters"]:
             detail = http.get(f"/v1/chapters/{chapter['id']}").json()

@@ -62,7 +62,9 @@ def wav(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def test_short_text_is_a_wav_of_plausible_length(client: TestClient) -> None:
-    response = client.post("/v1/audio/speech", json={"model": "tts-1", "input": SHORT})
+    response = client.post(
+        "/v1/audio/speech", json={"model": "tts-1", "input": SHORT, "response_format": "wav"}
+    )
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "audio/wav"
@@ -77,6 +79,7 @@ def test_short_text_is_a_wav_of_plausible_length(client: TestClient) -> None:
 def test_long_text_streams_every_sentence(client: TestClient) -> None:
     with client.stream("POST", "/v1/audio/speech", json={"voice": "joe", "input": LONG}) as r:
         assert r.status_code == 200
+        assert r.headers["content-type"] == "audio/mpeg", "MP3 is the default, as OpenAI's"
         assert "content-length" not in r.headers
         parts = list(r.iter_raw())
     data = b"".join(parts)

@@ -108,3 +108,23 @@ def test_shipped_config_is_locked_down() -> None:
     assert not pattern.match("https://example.com/model-store/joe.mar")
     assert not pattern.match("file:///etc/passwd")
     assert int(props["max_response_size"]) > 6_553_500
+
+
+def test_timings_of_a_long_segment_travel_in_a_header_through_torchserve(
+    torchserve: object,
+) -> None:
+    from synthesis.base import timings_from_header
+
+    sentence = "The keeper climbed the stairs of the lighthouse and lit the lamp again. "
+    text = (sentence * 27).strip()  # close to the 2,000-character limit of one request
+    assert 1900 < len(text) <= 2000
+    answer = predict(torchserve, {"text": text, "format": "flac"}, torchserve.key())  # type: ignore[attr-defined]
+    assert answer.status_code == 200
+    timings = timings_from_header(answer.headers.get("x-timings"))
+    assert timings is not None
+    samples = int(answer.headers["x-audio-samples"])
+    assert len(timings.words) == len(text.split())
+    assert len(timings.sentences) == 27
+    assert timings.words[-1].end_ms <= 1000 * samples / 22050
+    starts = [w.start_ms for w in timings.words]
+    assert starts == sorted(starts)

@@ -3,6 +3,7 @@ transports use it), the retry policy every consumer reads, and the limits the RE
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from contract.messages import (
 )
 from contract.retry import Backoff, RetryPolicy
 from contract.settings import Settings
+from contract.timings import Span, Timings
 from messaging.memory import MemoryBroker, MemoryPublisher
 
 FLAC = b"fLaC" + bytes(range(256)) * 4  # the consumer checks the magic, never decodes
@@ -45,11 +47,42 @@ def test_a_result_travels_as_binary_audio_with_json_metadata_in_a_header() -> No
     assert wire.body == FLAC, "the audio is the body, not base64 inside JSON"
     assert wire.content_type == "audio/flac"
     assert set(wire.headers) == {META_HEADER}
-    assert '"schema":"voxmill.result/2"' in wire.headers[META_HEADER]
+    assert '"schema":"voxmill.result/3"' in wire.headers[META_HEADER]
     assert "audio" not in wire.headers[META_HEADER].replace("audio_format", "")
     again = ResultMessage.from_wire(wire.body, wire.headers)
     assert again == result
     assert again.duration_ms == 500
+
+
+def test_timings_travel_with_the_audio_in_the_metadata() -> None:
+    timings = Timings(
+        words=[
+            Span(text="Héllo", start_ms=10, end_ms=300),
+            Span(text="there", start_ms=320, end_ms=480),
+        ],
+        sentences=[Span(text="Héllo there.", start_ms=0, end_ms=500)],
+    )
+    result = done_result().model_copy(update={"timings": timings})
+
+    wire = result.to_wire()
+
+    assert wire.body == FLAC
+    again = ResultMessage.from_wire(wire.body, wire.headers)
+    assert again.timings == timings
+    assert again == result
+
+
+def test_a_result_of_the_previous_schema_is_read_without_timings() -> None:
+    meta = json.loads(done_result().to_wire().headers[META_HEADER])
+    meta["schema"] = "voxmill.result/2"
+    del meta["timings"]
+
+    old = ResultMessage.from_wire(FLAC, {META_HEADER: json.dumps(meta)})
+
+    assert old.timings is None
+    assert old.num_samples == 11025
+    with pytest.raises(MessageError):
+        ResultMessage.from_wire(FLAC, {META_HEADER: json.dumps({**meta, "timings": {}})})
 
 
 def test_a_failed_result_has_an_empty_body() -> None:
@@ -221,6 +254,9 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "one webhook request": f"{limits.WEBHOOK_TIMEOUT_S:g} s",
         "`Idempotency-Key` header": f"{limits.MAX_IDEMPOTENCY_KEY_CHARS} characters",
         "callback URL": f"{number(limits.MAX_CALLBACK_URL_CHARS)} characters",
+        # Production outputs (issue 10).
+        "audiobook exports kept per API replica": f"{limits.MAX_EXPORTS_KEPT} finished",
+        "project cover image": f"{size(limits.MAX_COVER_BYTES)}, JPEG or PNG",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():

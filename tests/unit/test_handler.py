@@ -46,13 +46,13 @@ def model_calls(handler: VoxmillHandler, monkeypatch: pytest.MonkeyPatch) -> lis
     assert handler.service is not None
     backend = handler.service.backend
     sizes: list[int] = []
-    real = backend.infer
+    real = backend.infer_timed  # type: ignore[attr-defined]
 
-    def infer(batch: list[list[int]], params: object) -> object:
+    def infer_timed(batch: list[list[int]], params: object) -> object:
         sizes.append(len(batch))
-        return real(batch, params)  # type: ignore[arg-type]
+        return real(batch, params)
 
-    monkeypatch.setattr(backend, "infer", infer)
+    monkeypatch.setattr(backend, "infer_timed", infer_timed)
     return sizes
 
 

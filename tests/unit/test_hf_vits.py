@@ -14,6 +14,7 @@ from contract.messages import SynthesisParams
 from handlers.backends.base import VoiceParams
 from handlers.backends.hf_vits import HfVitsBackend, keep_durations_in_fp32
 from handlers.local_context import LocalContext
+from handlers.speech import SpeechService, parse_request
 from handlers.voices import load_backend
 from handlers.voxmill_handler import VoxmillHandler
 from synthesis.inprocess import InProcessSynthesizer
@@ -168,3 +169,21 @@ def test_runs_on_the_gpu_in_half_precision(tiny_vits: Path, precision: str, dtyp
     (seq,) = backend.prepare("on the gpu")
     (audio,) = backend.infer([seq], VoiceParams())
     assert len(audio) > 0 and np.isfinite(audio).all()
+
+
+def test_durations_give_words_inside_the_audio(tiny_vits: Path) -> None:
+    backend = HfVitsBackend.load(tiny_vits)
+    service = SpeechService(backend)
+    request = parse_request({"text": "one two three. four five."}, max_text_chars=500)
+
+    (timed,) = service.synthesize_timed([request])
+
+    assert timed.timings is not None
+    words = timed.timings.words
+    assert [w.text for w in words] == ["one", "two", "three", "four", "five"]
+    length_ms = 1000 * len(timed.audio) / backend.sample_rate
+    starts = [w.start_ms for w in words]
+    assert starts == sorted(starts)
+    assert all(w.start_ms <= w.end_ms <= length_ms + 1 for w in words)
+    wave, samples = backend.infer_timed(backend.prepare("one two"), VoiceParams())[0]
+    assert int(samples.sum()) == len(wave), "durations add up to the audio's length"

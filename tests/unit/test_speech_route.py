@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.routes import ops, speech, voices
 from api.routes.ops import install_metrics
+from audio import codecs as audio_codecs
 from audio.codecs import pause_samples
 from contract.messages import SynthesisParams
 from contract.settings import Settings
@@ -108,7 +109,10 @@ def mp3_samples(data: bytes) -> int:
 
 
 def test_short_input_is_one_complete_wav(client: TestClient, synth: StubSynth) -> None:
-    response = client.post("/v1/audio/speech", json={"input": "Hello there.", "voice": "joe"})
+    response = client.post(
+        "/v1/audio/speech",
+        json={"input": "Hello there.", "voice": "joe", "response_format": "wav"},
+    )
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
@@ -120,15 +124,23 @@ def test_short_input_is_one_complete_wav(client: TestClient, synth: StubSynth) -
     assert [(v, t) for v, t, _ in synth.calls] == [("joe", "Hello there.")]
 
 
-def test_wav_is_the_default_format(client: TestClient) -> None:
+def test_mp3_is_the_default_format_as_openais(client: TestClient) -> None:
     response = client.post("/v1/audio/speech", json={"input": "Hi."})
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert mp3_samples(response.content) > 0
+
+
+def test_wav_is_a_riff_file(client: TestClient) -> None:
+    response = client.post("/v1/audio/speech", json={"input": "Hi.", "response_format": "wav"})
 
     assert response.content[:4] == b"RIFF"
     assert response.content[8:12] == b"WAVE"
 
 
 def test_long_input_streams_a_wav_of_the_whole_text(client: TestClient, synth: StubSynth) -> None:
-    response = client.post("/v1/audio/speech", json={"input": " ".join(THREE)})
+    response = client.post(
+        "/v1/audio/speech", json={"input": " ".join(THREE), "response_format": "wav"}
+    )
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
@@ -214,7 +226,9 @@ def test_first_sentence_arrives_before_the_last_is_synthesized(synth: StubSynth)
     first_bytes = 44 + 2 * len(THREE[0]) * SAMPLES_PER_CHAR
     with (
         make_client(synth) as client,
-        client.stream("POST", "/v1/audio/speech", json={"input": " ".join(THREE)}) as response,
+        client.stream(
+            "POST", "/v1/audio/speech", json={"input": " ".join(THREE), "response_format": "wav"}
+        ) as response,
     ):
         assert response.status_code == 200
         received = b""
@@ -324,7 +338,7 @@ def test_text_the_voice_refuses_is_422(client: TestClient, synth: StubSynth) -> 
         ({}, "Field required"),
         ({"input": "Hi.", "speed": 0.2}, "greater than or equal to 0.25"),
         ({"input": "Hi.", "speed": 4.5}, "less than or equal to 4"),
-        ({"input": "Hi.", "response_format": "aac"}, "'wav', 'flac', 'mp3', 'ogg' or 'pcm'"),
+        ({"input": "Hi.", "response_format": "m4a"}, "'opus', 'aac', 'flac', 'wav', 'pcm' or"),
     ],
 )
 def test_bad_requests_are_422_with_the_reason(
@@ -459,3 +473,34 @@ def test_invalid_ssml_is_422_saying_where(client: TestClient, synth: StubSynth) 
     assert response.status_code == 422
     assert "invalid SSML" in response.json()["detail"] and "line 1" in response.json()["detail"]
     assert not synth.calls
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac"])
+def test_compressed_streams_start_after_the_first_sentence(synth: StubSynth, fmt: str) -> None:
+    """Ogg Opus and AAC stream like MP3: the first sentence's audio is on the wire while the
+    rest waits, and the whole answer is one stream that decodes to every sentence."""
+    first_received = threading.Event()
+    waited: list[bool] = []
+
+    def hold_later_sentences(index: int, _text: str) -> None:
+        if index > 1:
+            waited.append(first_received.wait(timeout=5))
+
+    synth.before = hold_later_sentences
+    body = {"input": " ".join(THREE), "response_format": fmt}
+    with (
+        make_client(synth) as client,
+        client.stream("POST", "/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200
+        assert "content-length" not in response.headers
+        chunks = response.iter_raw()
+        received = next(chunks)
+        assert received, "audio before the last sentence is synthesized"
+        first_received.set()
+        received += b"".join(chunks)
+
+    assert waited == [True]
+    samples, rate = audio_codecs.decode(received)
+    seconds = len(samples) / rate
+    assert abs(seconds - streamed_length(THREE) / RATE) < 0.1

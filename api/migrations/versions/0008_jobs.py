@@ -12,9 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-# Issue 13 was given down_revision "0007"; 0005-0007 are on other branches until the merge, so
-# this branch chains to its own head to stay migratable (and testable). Re-chain to "0007".
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
