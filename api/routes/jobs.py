@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from api import jobs
 from api.deps import RuntimeDep
-from api.job_outputs import MEDIA_TYPES, TIMING_WRITERS
+from api.job_outputs import MEDIA_TYPES, TIMING_FORMATS
 from api.job_schemas import (
     JobCreate,
     JobOut,
@@ -130,10 +130,10 @@ async def create_job(
     sources = [x for x in (data, body.text, body.source_url) if x is not None]
     if len(sources) != 1:
         raise HTTPException(422, detail="give exactly one of: a file, text, source_url")
-    unknown = [t for t in body.timings if t not in TIMING_WRITERS]
+    unknown = [t for t in body.timings if t not in TIMING_FORMATS]
     if unknown:
         raise HTTPException(
-            422, detail=f"timings {unknown} not available; use {sorted(TIMING_WRITERS)}"
+            422, detail=f"timings {unknown} not available; use {sorted(TIMING_FORMATS)}"
         )
     decode_as = None
     try:
