@@ -16,7 +16,7 @@ Server → client, in order, per sentence: a JSON ``audio`` message, then one bi
 
 - ``{"type": "audio", "index": 0, "text": "...", "sample_rate": 22050, "samples": n,
   "offset_ms": 0, "duration_ms": 1234, "words": [{"word", "start_ms", "end_ms"}],
-  "timings": "estimated"}``; ``offset_ms`` and the word times count from the start of the
+  "timings": "model"}``; ``offset_ms`` and the word times count from the start of the
   stream's audio; each binary frame after the first starts with the pause between sentences.
 - the binary frame: raw PCM, signed 16-bit little-endian, mono, at ``sample_rate``.
 - at the end ``{"type": "done", "chunks": n, "duration_ms": ...}``.
@@ -32,8 +32,9 @@ Back-pressure: at most ``VOXMILL_STREAM_MAX_PENDING`` complete sentences wait fo
 sending; while they wait the socket is not read, so a client that reads audio slowly is slowed
 down by TCP instead of growing the server's memory.
 
-Word timings are estimated (the sentence's speech shared among its words by their letters); the
-voice's own durations replace them when the synthesizer reports them.
+Word timings come from the voice's duration predictor (``"timings": "model"``); a voice that
+reports none gets them estimated (the sentence's speech shared among its words by their letters,
+``"timings": "estimated"``).
 """
 
 from __future__ import annotations
@@ -180,6 +181,19 @@ def estimate_words(text: str, duration_ms: int, offset_ms: int) -> list[dict[str
         at += duration_ms * weight / total
         out.append({"word": word, "start_ms": round(start), "end_ms": round(offset_ms + at)})
     return out
+
+
+def _word_times(audio: Audio, text: str, offset_ms: int) -> dict[str, Any]:
+    """The chunk's ``words`` and where their times come from: ``"model"`` (the voice's duration
+    predictor, :mod:`handlers.timings`) when the voice reported them, else ``"estimated"``
+    (:func:`estimate_words`; voices built before timings existed)."""
+    if audio.timings is not None and audio.timings.words:
+        words = audio.timings.shifted(offset_ms).words
+        return {
+            "words": [{"word": w.text, "start_ms": w.start_ms, "end_ms": w.end_ms} for w in words],
+            "timings": "model",
+        }
+    return {"words": estimate_words(text, audio.duration_ms, offset_ms), "timings": "estimated"}
 
 
 def _presented_key(websocket: WebSocket) -> str:
@@ -374,8 +388,7 @@ class _Stream:
                     "samples": len(samples),
                     "offset_ms": offset_ms,
                     "duration_ms": audio.duration_ms,
-                    "words": estimate_words(text, audio.duration_ms, offset_ms),
-                    "timings": "estimated",
+                    **_word_times(audio, text, offset_ms),
                 }
             )
             await self.ws.send_bytes(samples.astype("<i2").tobytes())

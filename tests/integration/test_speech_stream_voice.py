@@ -60,6 +60,14 @@ def assert_speech(chunks: list[tuple[dict[str, Any], np.ndarray]]) -> None:
         # A spoken sentence: at least a third of a second per five words, and not silence.
         assert meta["duration_ms"] > 60 * len(meta["text"].split())
         assert np.abs(samples.astype(np.int32)).max() > 1000
+        # Word times from the voice's duration predictor, in order, inside this chunk's audio.
+        assert meta["timings"] == "model", meta
+        words = meta["words"]
+        assert len(words) >= len(meta["text"].split()) - 1
+        starts = [w["start_ms"] for w in words]
+        assert starts == sorted(starts)
+        assert words[0]["start_ms"] >= meta["offset_ms"]
+        assert words[-1]["end_ms"] <= meta["offset_ms"] + meta["duration_ms"] + 1
 
 
 def test_embedded_stream_speaks_with_the_real_voice(joe_mar: Path, tmp_path: Path) -> None:
