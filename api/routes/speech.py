@@ -56,6 +56,7 @@ from synthesis.base import (
     Synthesizer,
     TransientSynthesisError,
     UnknownVoiceError,
+    VoiceServerAuthError,
 )
 from text_processing.frontend import speech_chunks
 from text_processing.ssml import SsmlError
@@ -213,7 +214,8 @@ def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer)
             {"detail": f"unknown voice {voice!r}; available voices: {listed}", "voices": voices},
             status_code=status.HTTP_404_NOT_FOUND,
         )
-    if isinstance(error, TransientSynthesisError):
+    if isinstance(error, (TransientSynthesisError, VoiceServerAuthError)):
+        # A refused inference key is this server's problem, not the request's: 503, logged.
         log.warning("speech with voice %r: voice server unavailable: %s", voice, error)
         return JSONResponse(
             {"detail": f"the voice server is busy or unreachable, retry shortly ({error})"},
