@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import crud
 from api.db import check_schema, is_sqlite, make_engine, make_session_factory, migrate
+from api.dead_letters import StuckSweep, make_dead_letter_handler
 from api.events import EventHub, EventSender
 from api.outbox import OutboxRelay
 from api.results import AppliedResult, ResultStats, make_result_handler
@@ -78,6 +79,7 @@ class Runtime:
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
     documents: DocumentPool | None = None
+    sweep: StuckSweep | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -149,6 +151,19 @@ class Runtime:
             topology.results, handler, concurrency=settings.prefetch, name="voxmill-api-results"
         )
         self.services = [listener, self.results_consumer]
+        # Nothing stays queued for ever (api/dead_letters.py): dead-lettered tasks end their
+        # segments; results dead-lettered during a long database outage are stored after it.
+        self.services += [
+            self.transport.consumer(
+                topology.tasks_dead,
+                make_dead_letter_handler(handler),
+                concurrency=1,
+                name="voxmill-api-dead-tasks",
+            ),
+            self.transport.consumer(
+                topology.results_dead, handler, concurrency=1, name="voxmill-api-dead-results"
+            ),
+        ]
         if settings.mode is Mode.EMBEDDED:
             self.services.append(self._embedded_workers())
         if self.documents is not None:
@@ -157,6 +172,14 @@ class Runtime:
         for service in self.services:
             service.start()
         self.relay.start()
+        self.sweep = StuckSweep(
+            self.session_factory,
+            lambda: self.transport.waiting(topology.tasks, topology.results),
+            policy=policy,
+            interval_s=settings.stuck_sweep_s,
+            on_requeued=self.relay.wake,
+        )
+        self.sweep.start()
         self.listener = listener
         for service in self.services:
             if not service.wait_connected(CONNECT_WAIT_S):
@@ -189,6 +212,8 @@ class Runtime:
         for service in reversed(self.services):
             if not service.join(STOP_TIMEOUT_S):
                 log.warning("a background consumer did not stop within %.0fs", STOP_TIMEOUT_S)
+        if self.sweep is not None:
+            self.sweep.stop()
         if self.relay is not None:
             self.relay.stop()
             self.relay.join(STOP_TIMEOUT_S)
