@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from api.errors import install_error_handlers
+from api.guards import RequestGuard
 from api.routes import (
     chapters,
     conversions,
@@ -167,6 +169,9 @@ def create_app(
     app.state.readiness = runtime.readiness_checks()
     app.state.voice_registry = registry
     _install_error_handlers(app)
+    # Reliability (issue 16): one error shape with Allow headers; body and per-client bounds.
+    install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
 
     ops.install_metrics(app)  # request counts and latencies for every route
     app.include_router(ops.router)  # probes and scrapers need no key

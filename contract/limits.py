@@ -102,4 +102,7 @@ MAX_FILENAME_CHARS = 255
 # address): at once, and per minute. 429 with ``Retry-After`` above either. Settings
 # ``VOXMILL_CLIENT_CONCURRENCY`` and ``VOXMILL_CLIENT_RATE_PER_MINUTE``.
 CLIENT_CONCURRENCY = 4
-CLIENT_RATE_PER_MINUTE = 120
+CLIENT_RATE_PER_MINUTE = 600
+# A request body that is not a document or voice upload (JSON: projects, lexicon entries,
+# speech input), refused with 413 while it streams in (fixed).
+MAX_JSON_BODY_BYTES = 1024 * 1024

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path, Query
 
 from api.schemas import ErrorOut
 from audio.codecs import MEDIA_TYPES
+from contract.limits import MAX_ID
+
+# Every id in a path is a positive Postgres ``bigint``: a larger one is refused with 422 before it
+# reaches the database (which would fail on it).
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="a positive id")]
+# List paging: where to start.
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="items to skip")]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or invalid API key"},

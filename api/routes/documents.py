@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from api import crud
 from api.deps import RuntimeDep, project_or_404
 from api.pronunciation import list_entries
-from api.routes.common import ERRORS
+from api.routes.common import ERRORS, Id
 from api.schemas import ChapterSummary, Counts, DocumentOut, DocumentText, ErrorOut
 from text_processing.formats import ACCEPTED, UploadError
 from text_processing.isolation import ParsedDocument
@@ -157,7 +157,7 @@ async def _read_and_split(
         **ERRORS,
     },
 )
-async def add_document(project_id: int, request: Request, runtime: RuntimeDep) -> DocumentOut:
+async def add_document(project_id: Id, request: Request, runtime: RuntimeDep) -> DocumentOut:
     """Read the document (text, Markdown, SSML, HTML, EPUB, Word or PDF), split it into chapters,
     paragraphs and sentences with their spoken form, and store them after the project's
     existing chapters. Nothing is synthesized until a conversion starts."""
