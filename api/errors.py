@@ -7,7 +7,9 @@ Added to what :mod:`api.main` installs for validation and database errors:
 - A body that is not JSON in UTF-8 answers 422 (the documented status of an invalid request),
   not FastAPI's undocumented 400.
 - 405 answers carry an ``Allow`` header listing every documented method of the path (Starlette
-  lists only the methods of the first route that matched it).
+  lists only the methods of the first route that matched it), and a method the OpenAPI document
+  does not list for a path is answered 405 even where another route's template would take it
+  (``DELETE /lexicon/import`` is not ``DELETE /lexicon/{entry_id}``): :class:`MethodGuard`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Characters a reader cannot see or tell apart: controls, format characters (zero-width space,
 # bidirectional marks), private use, unassigned, line and paragraph separators, and spaces other
@@ -56,15 +59,46 @@ def documented_methods(app: FastAPI, path: str) -> list[str]:
             for template, operations in app.openapi().get("paths", {}).items()
         ]
         app.state._documented_methods = cache
-    methods: set[str] = set()
-    for pattern, names in cache:
-        if pattern.match(path):
-            methods |= names
-    return sorted(methods)
+    # Like the router, a literal segment wins over a parameter: of the matching templates, take
+    # those with the fewest parameters (``/lexicon/import`` is not ``/lexicon/{entry_id}``).
+    matching = [(p.pattern.count("[^/]+"), names) for p, names in cache if p.match(path)]
+    if not matching:
+        return []
+    fewest = min(count for count, _ in matching)
+    return sorted(set().union(*(names for count, names in matching if count == fewest)))
+
+
+class MethodGuard:
+    """ASGI middleware: 405 for a method the OpenAPI document does not list for a ``/v1`` path.
+
+    Args:
+        app: The wrapped ASGI app.
+        api: The FastAPI app whose OpenAPI document is the reference.
+    """
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            allowed = documented_methods(self.api, scope["path"])
+            method = "GET" if scope["method"] == "HEAD" else scope["method"]
+            if allowed and method not in allowed:
+                use = " or ".join(allowed)
+                response = JSONResponse(
+                    {"detail": f"{scope['method']} is not allowed here; use {use}"},
+                    status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+                    headers={"Allow": ", ".join(allowed)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Install the handlers described in the module docstring on ``app``."""
+    """Install the handlers and :class:`MethodGuard` described in the module docstring."""
+    app.add_middleware(MethodGuard, api=app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

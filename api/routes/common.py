@@ -24,6 +24,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def json_errors() -> dict[int | str, dict[str, Any]]:
+    """:data:`ERRORS` as JSON, for a route whose success is another media type (an event
+    stream): its errors come before the stream starts."""
+    return {
+        code: {
+            "description": doc["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+        for code, doc in ERRORS.items()
+    }
+
+
 def audio_responses() -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses of an audio download."""
     return {

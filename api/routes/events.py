@@ -19,7 +19,7 @@ from sse_starlette.sse import EventSourceResponse
 from api.deps import HubDep, RuntimeDep, project_or_404
 from api.event_payloads import ProjectEventDoc
 from api.events import RESYNC
-from api.routes.common import ERRORS, Id
+from api.routes.common import Id, json_errors
 from api.routes.projects import project_detail
 
 router = APIRouter(prefix="/v1/projects", tags=["events"])
@@ -38,14 +38,14 @@ class EventStream(EventSourceResponse):
     response_class=EventStream,
     responses={
         200: {
-            "model": ProjectEventDoc,
             "description": (
                 "An event stream. `snapshot` first (data: ProjectDetail), then `segment` (data: "
                 "SegmentEvent, whose `conversion` is a ConversionOut) and `conversion` (data: "
-                "ConversionOut) as they happen."
+                "ConversionOut) as they happen; each `data` is one line of JSON."
             ),
+            "content": {"text/event-stream": {"schema": ProjectEventDoc.model_json_schema()}},
         },
-        **ERRORS,
+        **json_errors(),
     },
 )
 async def project_events(project_id: Id, runtime: RuntimeDep, hub: HubDep) -> EventStream:

@@ -129,12 +129,13 @@ def resynthesize(
     return _resynthesize(segment_id, body, session, runtime)
 
 
-@router.patch("/{segment_id}/resynthesize", include_in_schema=False, **_DOC)  # type: ignore[arg-type]
+# Documented (as deprecated) so that every method the API answers is in its OpenAPI document.
+@router.patch("/{segment_id}/resynthesize", deprecated=True, **_DOC)  # type: ignore[arg-type]
 def resynthesize_patch(
     segment_id: Id,
     session: SessionDep,
     runtime: RuntimeDep,
     body: ResynthesizeRequest | None = None,
 ) -> ResynthesizeOut:
-    """Same as POST."""
+    """Same as POST (kept for older clients)."""
     return _resynthesize(segment_id, body, session, runtime)
