@@ -4,6 +4,9 @@ Added to what :mod:`api.main` installs for validation and database errors:
 
 - HTTP errors keep their status and headers, and their ``detail`` shows invisible characters
   escaped (``'joe\\u200b'``, never a name that looks like ``'joe'``): :func:`visible`.
+- A value the database cannot hold (a NUL character in text, a number out of range) answers 422
+  naming the problem, wherever a route let it through: the last line of defence of the class of
+  faults "input reaches the database unchecked".
 - A body that is not JSON in UTF-8 answers 422 (the documented status of an invalid request),
   not FastAPI's undocumented 400.
 - 405 answers carry an ``Allow`` header listing every documented method of the path (Starlette
@@ -20,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -99,6 +103,14 @@ class MethodGuard:
 def install_error_handlers(app: FastAPI) -> None:
     """Install the handlers and :class:`MethodGuard` described in the module docstring."""
     app.add_middleware(MethodGuard, api=app)
+
+    @app.exception_handler(DataError)
+    async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse(
+            {"detail": visible(f"invalid request: a value cannot be stored ({reason})")},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
