@@ -198,6 +198,15 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "voice sample text": f"{number(limits.MAX_VOICE_SAMPLE_CHARS)} characters",
         "voice validation time": f"{limits.VOICE_VALIDATE_TIMEOUT_S:.0f} s",
         "voice validation memory": f"{size(limits.VOICE_VALIDATE_MEMORY_MB * 2**20)} address space",
+        # Reliability (issue 16).
+        "time a task waits for an unavailable voice server": f"{limits.TASK_RETRY_BUDGET_S:.0f} s",
+        "ids, `limit` and `offset` in requests": number(limits.MAX_ID),
+        "multipart file name": f"{limits.MAX_FILENAME_CHARS} characters",
+        "expensive requests per client (uploads, speech, conversions, re-synthesis, previews)": (
+            f"{limits.CLIENT_CONCURRENCY} at once, "
+            f"{number(limits.CLIENT_RATE_PER_MINUTE)} per minute"
+        ),
+        "other request bodies (JSON)": f"{limits.MAX_JSON_BODY_BYTES // 2**20} MiB",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():
