@@ -338,6 +338,13 @@ class StubTorchServe:
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                # TorchServe's health check, which a worker's circuit breaker probes.
+                if self.path.split("?", 1)[0] == "/ping":
+                    self._send(200, b'{"status": "Healthy"}')
+                else:
+                    self._send(404, b'{"code": 404, "message": "not found"}')
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length))
