@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.models import SegmentStatus
-from api.schemas import ConversionOut
+from api.schemas import ConversionOut, ProjectDetail
 from contract.messages import EventMessage
 
 
@@ -59,8 +59,7 @@ def conversion_event(conversion: ConversionOut) -> EventMessage:
 
 class ProjectEventDoc(BaseModel):
     """One server-sent event of a project's stream (for the OpenAPI document): ``event`` is the
-    SSE event name, ``data`` one line of JSON (a ProjectDetail, SegmentEvent or ConversionOut).
-    On the wire ``data`` is text, so it is documented as a string holding JSON."""
+    SSE event name, ``data`` its JSON."""
 
     event: Literal["snapshot", "segment", "conversion"]
-    data: str = Field(json_schema_extra={"contentMediaType": "application/json"})
+    data: ProjectDetail | SegmentEvent | ConversionOut

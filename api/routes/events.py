@@ -38,12 +38,12 @@ class EventStream(EventSourceResponse):
     response_class=EventStream,
     responses={
         200: {
+            "model": ProjectEventDoc,
             "description": (
                 "An event stream. `snapshot` first (data: ProjectDetail), then `segment` (data: "
                 "SegmentEvent, whose `conversion` is a ConversionOut) and `conversion` (data: "
-                "ConversionOut) as they happen; each `data` is one line of JSON."
+                "ConversionOut) as they happen."
             ),
-            "content": {"text/event-stream": {"schema": ProjectEventDoc.model_json_schema()}},
         },
         **json_errors(),
     },
