@@ -488,19 +488,30 @@ def resynthesize(
     return conversion
 
 
-def requeue_unpublished(session: Session) -> int:
+def requeue_unpublished(session: Session, *, queued_before: datetime | None = None) -> int:
     """Add outbox rows again for queued segments whose task is in no outbox row.
 
     For a transport that keeps messages only in memory (the embedded mode): after a restart,
     the queued tasks are gone with the old process, while the database still says ``queued``.
     The tasks keep their ids, so a result that did arrive is not applied twice.
+
+    Args:
+        session: The open session; the caller commits.
+        queued_before: Only segments last changed before this time (the stuck sweep of
+            :mod:`api.dead_letters`); their ``updated_at`` is set to now, so the next sweep
+            waits a whole period again.
     """
     pending = select(OutboxMessage.message_id)
-    rows = session.execute(
+    query = (
         select(Segment, Project)
         .join(Project, Segment.project_id == Project.id)
         .where(Segment.status == SegmentStatus.QUEUED, Segment.task_id.not_in(pending))
-    ).all()
+    )
+    if queued_before is not None:
+        query = query.where(Segment.updated_at < queued_before).with_for_update(
+            of=Segment, skip_locked=True
+        )
+    rows = session.execute(query).all()
     lexicons: dict[int, Lexicon] = {}
     now = utcnow()
     outbox = []
@@ -525,6 +536,8 @@ def requeue_unpublished(session: Session) -> int:
             pool=targets.get(voice, (None, None))[1],
         )
         outbox.append(_outbox_row(task, now))
+        if queued_before is not None:
+            segment.updated_at = now
     for i in range(0, len(outbox), _CHUNK):
         session.execute(insert(OutboxMessage), outbox[i : i + _CHUNK])
     return len(outbox)

@@ -25,6 +25,8 @@ from sqlalchemy.exc import OperationalError
 import api.routes.audio_voices
 import api.routes.audiobook
 import api.routes.timings
+from api.errors import install_error_handlers
+from api.guards import RequestGuard
 from api.lanes import Lane, LaneGate, LaneMetrics, QueueDepthCollector, interactive_synthesizer
 from api.openai_compat import install_openai_errors
 from api.routes import (
@@ -193,6 +195,9 @@ def create_app(
     app.state.readiness = runtime.readiness_checks()
     app.state.voice_registry = registry
     _install_error_handlers(app)
+    # Reliability (issue 16): one error shape with Allow headers; body and per-client bounds.
+    install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
 
     ops.install_metrics(app)  # request counts and latencies for every route
     app.include_router(ops.router)  # probes and scrapers need no key

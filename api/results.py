@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import case, literal, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
@@ -228,9 +228,10 @@ def make_result_handler(
 
     - An invalid message is rejected to the dead-letter queue.
     - The result is applied and committed; only then does the handler return ``ACK``.
-    - A database error is retried with the policy's ``store_backoff`` for up to
-      ``store_retry_for_s`` (a restarting database should not burn the message's delivery limit),
-      then the message is requeued; so is it at once when ``stopping`` is set.
+    - A database that cannot be reached is waited for with the policy's ``store_backoff`` for as
+      long as it takes (a restarting database must not burn the message's delivery limit);
+      other database errors are retried for up to ``store_retry_for_s``, then the message is
+      requeued; so is it at once when ``stopping`` is set.
     - ``on_applied`` runs after the commit for results that changed something (never for
       duplicates); it must not block (it hands the event to a publisher thread).
     """
@@ -243,7 +244,14 @@ def make_result_handler(
             return apply_result(session, result)
 
     def give_up(state: RetryCallState) -> bool:
-        return stop.is_set() or (state.seconds_since_start or 0.0) >= rules.store_retry_for_s
+        if stop.is_set():
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        if _database_unreachable(error):
+            # Requeueing cannot help while the database is down, and each requeue spends one of
+            # the message's deliveries: wait for the database however long it takes.
+            return False
+        return (state.seconds_since_start or 0.0) >= rules.store_retry_for_s
 
     def sleep(delay: float) -> None:
         if stop.wait(delay):
@@ -284,6 +292,13 @@ def make_result_handler(
         return Outcome.ACK
 
     return handle
+
+
+def _database_unreachable(error: BaseException | None) -> bool:
+    """Whether ``error`` says the database cannot be reached (rather than refusing this row)."""
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 class _Stopping(Exception):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import crud
 from api.audio_store import AudioStore, attach, build_audio_store
 from api.db import check_schema, is_sqlite, make_engine, make_session_factory, migrate
+from api.dead_letters import StuckSweep, make_dead_letter_handler
 from api.events import EventHub, EventSender
 from api.job_services import JobServices
 from api.lanes import LaneGate, yielding_handler
@@ -89,6 +90,7 @@ class Runtime:
     objects: ObjectStore = field(default_factory=lambda: LocalObjectStore(Path(".run/objects")))
     audio_store: AudioStore | None = None
     jobs: JobServices | None = None
+    sweep: StuckSweep | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -166,6 +168,19 @@ class Runtime:
             topology.results, handler, concurrency=settings.prefetch, name="voxmill-api-results"
         )
         self.services = [listener, self.results_consumer]
+        # Nothing stays queued for ever (api/dead_letters.py): dead-lettered tasks end their
+        # segments; results dead-lettered during a long database outage are stored after it.
+        self.services += [
+            self.transport.consumer(
+                topology.tasks_dead,
+                make_dead_letter_handler(handler),
+                concurrency=1,
+                name="voxmill-api-dead-tasks",
+            ),
+            self.transport.consumer(
+                topology.results_dead, handler, concurrency=1, name="voxmill-api-dead-results"
+            ),
+        ]
         if settings.mode is Mode.EMBEDDED:
             self.services.append(self._embedded_workers())
             self.services.append(self._embedded_interactive_worker())
@@ -176,6 +191,14 @@ class Runtime:
             service.start()
         self.relay.start()
         self.jobs = JobServices.start(self)
+        self.sweep = StuckSweep(
+            self.session_factory,
+            lambda: self.transport.waiting(topology.tasks, topology.results),
+            policy=policy,
+            interval_s=settings.stuck_sweep_s,
+            on_requeued=self.relay.wake,
+        )
+        self.sweep.start()
         self.listener = listener
         for service in self.services:
             if not service.wait_connected(CONNECT_WAIT_S):
@@ -239,6 +262,8 @@ class Runtime:
         for service in reversed(self.services):
             if not service.join(STOP_TIMEOUT_S):
                 log.warning("a background consumer did not stop within %.0fs", STOP_TIMEOUT_S)
+        if self.sweep is not None:
+            self.sweep.stop()
         if self.relay is not None:
             self.relay.stop()
             self.relay.join(STOP_TIMEOUT_S)

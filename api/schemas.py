@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from api.crud import StatusCounts
 from api.models import Conversion, SegmentStatus
@@ -123,7 +123,7 @@ class ConversionStart(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False,
         description="also re-queue segments still queued by a running conversion",
     )
@@ -296,7 +296,7 @@ class ResynthesizeRequest(BaseModel):
             "the text is corrected; omit both fields to synthesize the segment again as it is"
         ),
     )
-    latest_voice: bool = Field(
+    latest_voice: StrictBool = Field(
         default=False,
         description="speak with the voice's current default version instead of the version "
         "that spoke this segment before",

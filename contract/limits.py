@@ -127,3 +127,21 @@ MAX_CALLBACK_URL_CHARS = 2048
 MAX_EXPORTS_KEPT = 20
 # A project's cover image (JPEG or PNG) for audiobook files.
 MAX_COVER_BYTES = 5 * 1024 * 1024
+# Reliability (issue 16).
+# How long one task waits for a voice server that is down, restarting or refusing connections
+# (back-off, then a probe) before its segment is marked failed. Setting
+# ``VOXMILL_TASK_RETRY_BUDGET_S``; keep it under RabbitMQ's ``consumer_timeout`` (30 min by
+# default), since the task stays unacknowledged meanwhile.
+TASK_RETRY_BUDGET_S = 600.0
+# Ids, ``limit`` and ``offset`` in requests: what a Postgres ``bigint`` holds (fixed).
+MAX_ID = 2**63 - 1
+# A multipart file name (fixed): what file systems and object stores take.
+MAX_FILENAME_CHARS = 255
+# Expensive requests (uploads, speech, conversions, re-synthesis) per client (API key, else
+# address): at once, and per minute. 429 with ``Retry-After`` above either. Settings
+# ``VOXMILL_CLIENT_CONCURRENCY`` and ``VOXMILL_CLIENT_RATE_PER_MINUTE``.
+CLIENT_CONCURRENCY = 4
+CLIENT_RATE_PER_MINUTE = 600
+# A request body that is not a document or voice upload (JSON: projects, lexicon entries,
+# speech input), refused with 413 while it streams in (fixed).
+MAX_JSON_BODY_BYTES = 1024 * 1024

@@ -85,6 +85,13 @@ class RetryPolicy:
             is returned to the queue.
         store_backoff: Wait between those attempts.
         transient_statuses: HTTP statuses of a voice server worth another attempt (and every 5xx).
+        synthesis_budget_s: How long one task waits for a voice server that is *unavailable*
+            (refused connection, 502/503/504): time, not attempts, so a restart of any length
+            within it delays segments and fails none. Other transient errors (a 500 of the
+            handler, a read timeout) of a server that answers count ``synthesis_attempts``.
+        breaker_failures: Consecutive unavailable answers that open a worker's circuit breaker
+            (it stops consuming and probes the server until it answers).
+        probe_backoff: Wait between the probes of an open breaker.
     """
 
     task_delivery_limit: int = 5
@@ -98,6 +105,9 @@ class RetryPolicy:
     store_retry_for_s: float = 30.0
     store_backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 5.0))
     transient_statuses: frozenset[int] = _TRANSIENT_4XX
+    synthesis_budget_s: float = 600.0
+    breaker_failures: int = 3
+    probe_backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 10.0))
 
     @classmethod
     def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
@@ -106,7 +116,17 @@ class RetryPolicy:
             task_delivery_limit=settings.delivery_limit,
             synthesis_attempts=max(0, settings.task_retries) + 1,
             synthesis_backoff=Backoff(settings.task_backoff_s, 30.0),
+            synthesis_budget_s=settings.task_retry_budget_s,
+            breaker_failures=settings.breaker_failures,
+            probe_backoff=Backoff(min(0.5, settings.task_backoff_s), 10.0),
         )
+
+    @property
+    def stuck_after_s(self) -> float:
+        """How long a segment may stay ``queued`` with no task waiting in RabbitMQ before the API's
+        sweep publishes its task again: twice the synthesis budget, since a worker may hold a task
+        for the whole budget (waiting for its voice server) plus its attempts."""
+        return 2 * self.synthesis_budget_s
 
     @property
     def last_task_delivery(self) -> int:
@@ -129,3 +149,5 @@ class RetrySettings(Protocol):
     delivery_limit: int
     task_retries: int
     task_backoff_s: float
+    task_retry_budget_s: float
+    breaker_failures: int

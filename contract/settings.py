@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     parse_memory_bytes: int = limits.PARSE_MEMORY_BYTES
     parse_workers: int = limits.PARSE_WORKERS
     max_lexicon_entries: int = limits.MAX_LEXICON_ENTRIES
+    # Reliability (issue 16): how long a task waits for an unavailable voice server; consecutive
+    # outage errors that open a worker's circuit breaker; per-client limits on expensive routes;
+    # how often the API looks for segments stuck in ``queued``.
+    task_retry_budget_s: float = Field(default=limits.TASK_RETRY_BUDGET_S, gt=0)
+    breaker_failures: int = Field(default=3, ge=1)
+    client_concurrency: int = Field(default=limits.CLIENT_CONCURRENCY, ge=0)
+    client_rate_per_minute: int = Field(default=limits.CLIENT_RATE_PER_MINUTE, ge=0)
+    stuck_sweep_s: float = Field(default=60.0, gt=0)
 
     # API: how often the outbox relay looks for rows another replica (or a crash) left behind;
     # a commit in this process wakes it at once.

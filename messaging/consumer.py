@@ -44,6 +44,9 @@ class _Session:
 
     connection: pika.BlockingConnection
     channel: BlockingChannel
+    on_message: Callable[..., None]
+    tag: str | None = None
+    """The consumer tag while subscribed (``None`` while paused or cancelled)."""
     inflight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +103,44 @@ class Consumer(BackgroundService):
         self._declare = declare
         self._backoff = (policy or settings.retry_policy()).reconnect_backoff
         self._session: _Session | None = None
+        self._paused = threading.Event()
+
+    @property
+    def paused(self) -> bool:
+        """Whether :meth:`pause` holds new deliveries back."""
+        return self._paused.is_set()
+
+    def pause(self) -> None:
+        """Stop taking new messages (cancel the subscription; the connection and the messages in
+        hand stay). Safe from any thread; lasts across reconnects until :meth:`resume`."""
+        self._paused.set()
+        self._on_connection_thread(self._apply_pause)
+
+    def resume(self) -> None:
+        """Take messages again after :meth:`pause`."""
+        self._paused.clear()
+        self._on_connection_thread(self._apply_pause)
+
+    def _on_connection_thread(self, callback: Callable[[_Session], None]) -> None:
+        session = self._session
+        if session is not None:
+            with contextlib.suppress(pex.AMQPError):
+                session.connection.add_callback_threadsafe(functools.partial(callback, session))
+
+    def _apply_pause(self, session: _Session) -> None:
+        """Runs on the connection thread: subscribe or cancel to match :attr:`paused`."""
+        if not session.connection.is_open or self.stopping:
+            return
+        try:
+            if self.paused and session.tag is not None:
+                session.channel.basic_cancel(session.tag)
+                session.tag = None
+                log.info("paused consuming %s", self.queue)
+            elif not self.paused and session.tag is None:
+                session.tag = session.channel.basic_consume(self.queue, session.on_message)
+                log.info("resumed consuming %s", self.queue)
+        except pex.AMQPError as e:
+            log.warning("could not pause or resume consuming %s: %r", self.queue, e)
 
     @classmethod
     def for_events(cls, settings: Settings, handler: Handler, **kwargs: Any) -> Consumer:
@@ -163,15 +204,20 @@ class Consumer(BackgroundService):
             if not isinstance(self._queue, str):
                 self.queue = self._queue(channel)
             channel.basic_qos(prefetch_count=self.concurrency)
-            session = _Session(connection, channel)
-            tag = channel.basic_consume(
-                self.queue, functools.partial(self._on_message, session, executor)
-            )
+            session = _Session(connection, channel, on_message=lambda *a: None)
+            session.on_message = functools.partial(self._on_message, session, executor)
+            if not self.paused:
+                session.tag = channel.basic_consume(self.queue, session.on_message)
             self._session = session
             self.connections += 1
             self._set_connected(True)
-            log.info("consuming %s (concurrency %d)", self.queue, self.concurrency)
-            self._pump(session, tag)
+            log.info(
+                "consuming %s (concurrency %d%s)",
+                self.queue,
+                self.concurrency,
+                ", paused" if self.paused else "",
+            )
+            self._pump(session)
         finally:
             self._set_connected(False)
             self._session = None
@@ -181,7 +227,7 @@ class Consumer(BackgroundService):
                 except pex.AMQPError as e:
                     log.debug("closing consumer connection: %s", e)
 
-    def _pump(self, session: _Session, tag: str) -> None:
+    def _pump(self, session: _Session) -> None:
         """Drive the connection until stopped and drained; raises when the connection is lost."""
         cancelled = False
         while True:
@@ -189,14 +235,16 @@ class Consumer(BackgroundService):
             if self.stopping and not cancelled:
                 # No new deliveries; what we hold is finished and settled before we close, so a
                 # graceful stop neither loses nor needlessly redelivers work.
-                session.channel.basic_cancel(tag)
+                if session.tag is not None:
+                    session.channel.basic_cancel(session.tag)
+                    session.tag = None
                 cancelled = True
                 self._set_connected(False)
                 log.info("stopping consumer of %s; waiting for in-flight work", self.queue)
             if cancelled:
                 if session.idle():
                     return
-            elif not session.channel.consumer_tags:
+            elif session.tag is not None and not session.channel.consumer_tags:
                 raise ConsumerCancelled(f"RabbitMQ cancelled the consumer of {self.queue}")
 
     def _on_message(

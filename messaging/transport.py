@@ -11,13 +11,15 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+import pika
+
 from contract.messages import EventMessage, MessageError
 from contract.settings import Settings
 from messaging.consumer import Consumer
 from messaging.memory import MemoryBroker, MemoryConsumer, MemoryPublisher
 from messaging.publisher import Publisher
 from messaging.service import BackgroundService
-from messaging.topology import topology_for
+from messaging.topology import connection_parameters, topology_for
 from messaging.types import (
     Delivery,
     Handler,
@@ -54,6 +56,10 @@ class Transport(Protocol):
         """A consumer of this replica's own queue on the events exchange."""
         ...
 
+    def waiting(self, *queues: str) -> int:
+        """Messages waiting in ``queues`` (ready ones; the in-process broker adds unacked ones)."""
+        ...
+
 
 def _parse_event(body: bytes) -> EventMessage | None:
     try:
@@ -88,6 +94,25 @@ class RabbitTransport:
         handler = functools.partial(_deliver_event, on_event)
         return Consumer.for_events(self.settings, handler, name="voxmill-api-events")
 
+    def waiting(self, *queues: str) -> int:
+        """Ready messages in ``queues`` (passive declares on a short connection; RabbitMQ does
+        not report unacknowledged ones there).
+
+        Raises:
+            pika.exceptions.AMQPError: RabbitMQ is unreachable or a queue does not exist.
+        """
+        connection = pika.BlockingConnection(
+            connection_parameters(self.settings, "voxmill-api-sweep")
+        )
+        try:
+            channel = connection.channel()
+            return sum(
+                int(channel.queue_declare(queue, passive=True).method.message_count)
+                for queue in queues
+            )
+        finally:
+            connection.close()
+
 
 class MemoryTransport:
     """The in-process stand-in (:mod:`messaging.memory`) for the embedded mode and tests."""
@@ -112,6 +137,10 @@ class MemoryTransport:
         return MemoryConsumer(
             self.broker, queue, functools.partial(_deliver_event, on_event), concurrency=1
         )
+
+    def waiting(self, *queues: str) -> int:
+        """Messages in ``queues``, ready or handed out."""
+        return sum(self.broker.depth(q) + self.broker.unacked(q) for q in queues)
 
 
 def _deliver_event(on_event: EventCallback, delivery: Delivery) -> Outcome:

@@ -33,6 +33,16 @@ class TransientSynthesisError(SynthesisError):
     """Worth retrying: the server was busy, timed out or dropped the connection."""
 
 
+class VoiceServerUnavailable(TransientSynthesisError):
+    """The voice server is down, restarting or overloaded (refused or dropped connection, HTTP
+    502/503/504): the task waits for it, within the time budget, instead of counting attempts."""
+
+
+class VoiceServerAuthError(SynthesisError):
+    """The voice server refused this process's credentials (TorchServe's inference key): a problem
+    of the worker, never of a segment. The worker stops consuming until a re-read key works."""
+
+
 class PermanentSynthesisError(SynthesisError):
     """Retrying will not help: the voice server rejected the input or does not know the voice."""
 

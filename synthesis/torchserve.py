@@ -17,6 +17,8 @@ from synthesis.base import (
     PermanentSynthesisError,
     TransientSynthesisError,
     UnknownVoiceError,
+    VoiceServerAuthError,
+    VoiceServerUnavailable,
     handler_request,
     timings_from_header,
 )
@@ -29,6 +31,9 @@ SAMPLES_HEADER = "X-Audio-Samples"
 TIMINGS_HEADER = "X-Timings"
 # TorchServe 0.12 answers a missing or stale token with 400 and this exception type, not 401.
 _TOKEN_ERROR_TYPE = "InvalidKeyException"
+# Statuses of a server (or the gateway in front of it) that is down, restarting or has no free
+# model worker: the request itself was fine, so the task waits for the server (RFC 9110 15.6).
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -151,10 +156,13 @@ class TorchServeSynthesizer:
         samples (the handler's raw PCM).
 
         Raises:
-            TransientSynthesisError: 5xx, 408/429, a timeout or a dropped connection.
+            VoiceServerUnavailable: A refused or dropped connection, a connect timeout, or
+                HTTP 502/503/504 (the server is down or restarting).
+            TransientSynthesisError: Another 5xx, 408/425/429, or a read timeout.
+            VoiceServerAuthError: The token was refused, also after re-reading the key file.
             UnknownVoiceError: TorchServe does not serve ``voice`` (404).
             PermanentSynthesisError: The input was refused (other 4xx, with the server's text),
-                the token was refused twice, or no TorchServe URL is configured.
+                or no TorchServe URL is configured.
         """
         encoded = self.synthesize_encoded(
             voice, text, params, fmt="pcm", version=version, pool=pool
@@ -196,15 +204,20 @@ class TorchServeSynthesizer:
         response = self._post(url, payload)
         if _is_token_refusal(response):
             # TorchServe's keys expire and can be regenerated; the key file may hold a new one.
-            self._token = self._settings.torchserve_auth_token()
+            self.reload_token()
             response = self._post(url, payload)
             if _is_token_refusal(response):
-                raise PermanentSynthesisError(
+                raise VoiceServerAuthError(
                     f"TorchServe refused the token (HTTP {response.status_code}: "
                     f"{_error_text(response)}); set VOXMILL_TORCHSERVE_TOKEN or "
                     "VOXMILL_TORCHSERVE_KEY_FILE to TorchServe's current inference key"
                 )
         return self._audio_from(response, voice, base, fmt)
+
+    def reload_token(self) -> None:
+        """Read the inference key again (``VOXMILL_TORCHSERVE_TOKEN`` or the key file): a restarted
+        TorchServe 0.12 issues a new one."""
+        self._token = self._settings.torchserve_auth_token()
 
     def ping(self) -> bool:
         """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness)."""
@@ -235,10 +248,14 @@ class TorchServeSynthesizer:
     def _post(self, url: str, payload: dict[str, object]) -> httpx.Response:
         try:
             return self._http.post(url, json=payload, headers=self._headers())
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            raise VoiceServerUnavailable(f"TorchServe unreachable at {url}: {e!r}") from e
         except httpx.TimeoutException as e:
+            # The server took the request and did not answer in time: maybe this text, maybe a
+            # hung server; counted as an attempt, not as an outage.
             raise TransientSynthesisError(f"TorchServe timed out at {url}: {e!r}") from e
         except httpx.TransportError as e:
-            raise TransientSynthesisError(f"TorchServe unreachable at {url}: {e!r}") from e
+            raise VoiceServerUnavailable(f"TorchServe unreachable at {url}: {e!r}") from e
 
     def _audio_from(
         self, response: httpx.Response, voice: str, base: str, fmt: str
@@ -253,6 +270,8 @@ class TorchServeSynthesizer:
         text = _error_text(response)
         if status == 404:
             raise UnknownVoiceError(f"voice {voice!r} is not served by {base}: {text}")
+        if status in _UNAVAILABLE_STATUSES:
+            raise VoiceServerUnavailable(f"TorchServe unavailable (HTTP {status}): {text}")
         if self._policy.is_transient_status(status):
             raise TransientSynthesisError(f"TorchServe busy or failing (HTTP {status}): {text}")
         raise PermanentSynthesisError(f"TorchServe refused the text (HTTP {status}): {text}")

@@ -1,4 +1,6 @@
-"""A tiny liveness endpoint for the worker: ``GET /healthz`` is 200 while it consumes, else 503."""
+"""The worker's probes: ``GET /healthz`` (liveness) is 200 while it is connected to RabbitMQ;
+``GET /readyz`` is 200 only while it also takes tasks (its circuit breaker is closed), else 503
+with the reason."""
 
 from __future__ import annotations
 
@@ -14,15 +16,37 @@ class HealthServer:
     """Serve ``/healthz`` from a daemon thread.
 
     Args:
-        host: Interface to bind (``0.0.0.0`` so the kubelet can reach it on the pod IP).
+        host: Interface to bind (``127.0.0.1`` by default; ``0.0.0.0`` in a pod, so the kubelet
+            can reach it on the pod IP).
         port: TCP port; 0 picks a free one (see :attr:`port`).
-        healthy: Called per request; ``True`` answers 200.
+        healthy: Called per ``/healthz`` request; ``True`` answers 200.
+        ready: Called per ``/readyz`` request: ``None`` answers 200, a reason answers 503 with it
+            (default: the same as ``healthy``).
     """
 
-    def __init__(self, host: str, port: int, healthy: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        healthy: Callable[[], bool],
+        *,
+        ready: Callable[[], str | None] | None = None,
+    ) -> None:
+        def readiness() -> str | None:
+            if ready is not None:
+                return ready()
+            return None if healthy() else "not connected to RabbitMQ"
+
         class _Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] != "/healthz":
+                path = self.path.split("?", 1)[0]
+                if path == "/readyz":
+                    reason = readiness()
+                    if reason is None:
+                        self._answer(200, b"ready\n")
+                    else:
+                        self._answer(503, f"{reason}\n".encode())
+                elif path != "/healthz":
                     self._answer(404, b"not found\n")
                 elif healthy():
                     self._answer(200, b"ok\n")

@@ -8,6 +8,7 @@ consumer is idempotent on ``task_id`` / ``segment_id``.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
@@ -23,8 +24,9 @@ from contract.settings import Settings, get_settings
 from messaging.consumer import Consumer
 from messaging.publisher import Publisher
 from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError, Topology
-from synthesis.base import Synthesizer, TransientSynthesisError
+from synthesis.base import Synthesizer, TransientSynthesisError, VoiceServerAuthError
 from synthesis.torchserve import TorchServeSynthesizer
+from worker.breaker import VoiceBreaker
 from worker.health import HealthServer
 from worker.task import RetryAbandoned, process_task, worker_name
 
@@ -42,14 +44,21 @@ def make_task_handler(
     *,
     stopping: threading.Event | None = None,
     worker: str | None = None,
+    breaker: VoiceBreaker | None = None,
 ) -> Handler:
     """The handler for ``<prefix>.tasks``, for the RabbitMQ and the in-process consumer alike.
 
     - An invalid body is rejected to the dead-letter queue (never retried).
-    - A task whose transient failures outlast the retries is requeued so another worker may
+    - An unavailable voice server delays the task (``RetryPolicy.synthesis_budget_s``; with a
+      ``breaker`` the worker stops taking tasks meanwhile); past the budget it is answered
+      ``failed``.
+    - A task whose other transient failures outlast the retries is requeued so another worker may
       succeed; on its last delivery before the queue's limit it is answered with a ``failed``
       result instead, so the segment ends with its error and the conversion still completes.
-    - Otherwise the result is published with confirms and only then is the task acked.
+    - A refused key is requeued (the worker's problem, never the segment's).
+    - Otherwise the result (``done`` or ``failed``) is published with confirms and only then is
+      the task acked: the result records the outcome, so the dead-letter queue keeps only tasks
+      nobody answered (which the API's dead-letter consumer marks failed).
 
     Args:
         settings: Their :meth:`~contract.settings.Settings.retry_policy` says how often to retry
@@ -58,6 +67,7 @@ def make_task_handler(
         publisher: Where the results go.
         stopping: Set on shutdown; a task waiting out a retry back-off is requeued at once.
         worker: Name recorded in results (default ``hostname-pid``).
+        breaker: The worker's circuit breaker on its voice server (``None``: none).
     """
     name = worker or worker_name()
     stop = stopping or threading.Event()
@@ -83,7 +93,11 @@ def make_task_handler(
                 give_up_on_transient=give_up,
                 worker=name,
                 sleep=backoff_sleep,
+                breaker=breaker,
             )
+        except VoiceServerAuthError as e:
+            log.error("task %s requeued: %s", task.task_id, e)
+            return Outcome.REQUEUE
         except TransientSynthesisError as e:
             log.warning(
                 "task %s (delivery %d, answered as failed at %d): %s; requeueing",
@@ -108,9 +122,9 @@ def make_task_handler(
             result.status,
             result.elapsed_ms,
         )
-        # The failed result is already stored by the API; rejecting (not acking) the task parks
-        # it in the dead-letter queue, so an operator can see what the voice server refused.
-        return Outcome.REJECT if result.status == "failed" else Outcome.ACK
+        # A failed result carries its error to the segment; dead-lettering the task as well would
+        # race the result to the API's dead-letter consumer and could replace that error.
+        return Outcome.ACK
 
     return handle
 
@@ -168,6 +182,15 @@ class _LaneConsumers:
         for c in self.consumers:
             c.stop()
 
+    def pause(self) -> None:
+        """Stop taking new tasks on every lane (the circuit breaker opened)."""
+        for c in self.consumers:
+            c.pause()
+
+    def resume(self) -> None:
+        for c in self.consumers:
+            c.resume()
+
 
 class _Joiner:
     def __init__(self, threads: list[threading.Thread]) -> None:
@@ -208,7 +231,7 @@ def run_worker(
     synthesizer: Synthesizer | None = None,
     *,
     health_port: int = 8001,
-    health_host: str = "0.0.0.0",
+    health_host: str = "127.0.0.1",
     concurrency: int | None = None,
     stop: threading.Event | None = None,
     lanes: Sequence[str] = LANES,
@@ -219,8 +242,9 @@ def run_worker(
     Args:
         settings: The process settings.
         synthesizer: Default: :class:`~synthesis.torchserve.TorchServeSynthesizer` for ``settings``.
-        health_port: Port of ``GET /healthz`` (0 disables it).
-        health_host: Interface of the health endpoint.
+        health_port: Port of ``GET /healthz`` and ``GET /readyz`` (0 disables it).
+        health_host: Interface of the health endpoint (loopback by default; the chart passes
+            ``0.0.0.0`` so the kubelet reaches it on the pod's address).
         concurrency: Parallel tasks (default ``settings.prefetch``).
         stop: Set it to stop the worker from another thread (signals do it in the main thread).
         lanes: The lanes consumed, each with its own consumer (``bulk``: ``<prefix>.tasks``,
@@ -234,7 +258,22 @@ def run_worker(
     synth: Synthesizer = synthesizer or TorchServeSynthesizer(settings)
     stopping = stop or threading.Event()
     publisher = Publisher(settings, name="voxmill-worker-results")
-    handler = make_task_handler(settings, synth, publisher, stopping=stopping)
+    policy = settings.retry_policy()
+    consumer: _LaneConsumers | None = None
+
+    def breaker_changed(closed: bool) -> None:
+        # Open: stop taking tasks on every lane, so the backlog waits in RabbitMQ and not in
+        # failures.
+        if consumer is not None:
+            consumer.resume() if closed else consumer.pause()
+
+    breaker = VoiceBreaker(
+        failures=policy.breaker_failures,
+        probe=functools.partial(_probe, synth),
+        backoff=policy.probe_backoff,
+        on_change=breaker_changed,
+    )
+    handler = make_task_handler(settings, synth, publisher, stopping=stopping, breaker=breaker)
     consumer = _LaneConsumers(
         [
             Consumer(
@@ -247,8 +286,19 @@ def run_worker(
             for lane in lanes
         ]
     )
+    live = consumer
+
+    def ready() -> str | None:
+        if not live.connected:
+            return "not connected to RabbitMQ"
+        if breaker.is_open:
+            return f"not taking tasks: {breaker.reason}"
+        return None
+
     health = (
-        HealthServer(health_host, health_port, lambda: consumer.connected) if health_port else None
+        HealthServer(health_host, health_port, lambda: live.connected, ready=ready)
+        if health_port
+        else None
     )
     try:
         if health is not None:
@@ -262,6 +312,7 @@ def run_worker(
             ).start()
             thread.join()
     finally:
+        breaker.stop()
         if health is not None:
             health.close()
         publisher.close()
@@ -269,6 +320,15 @@ def run_worker(
             synth.close()
     log.info("worker stopped")
     return 0
+
+
+def _probe(synthesizer: Synthesizer) -> bool:
+    """Whether the voice server answers with the current key (re-read first)."""
+    reload_token = getattr(synthesizer, "reload_token", None)
+    if callable(reload_token):
+        reload_token()
+    ping = getattr(synthesizer, "ping", None)
+    return bool(ping()) if callable(ping) else True
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -279,7 +339,11 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--health-port", type=int, default=8001, help="GET /healthz port; 0 disables it"
     )
-    parser.add_argument("--health-host", default="0.0.0.0", help="health endpoint interface")
+    parser.add_argument(
+        "--health-host",
+        default="127.0.0.1",
+        help="health endpoint interface (default loopback; 0.0.0.0 in a pod)",
+    )
     parser.add_argument(
         "--concurrency", type=int, default=None, help="parallel tasks (default VOXMILL_PREFETCH)"
     )

@@ -13,7 +13,7 @@ from api.audiobook import chosen_preset
 from api.deps import SessionDep, chapter_or_404, project_or_404
 from api.models import Block
 from api.routes.audiobook import MasteringName
-from api.routes.common import ERRORS, attachment, audio_responses
+from api.routes.common import ERRORS, Id, attachment, audio_responses
 from api.schemas import AudioFormat, BlockOut, ChapterDetail, Counts, SegmentOut
 from audio.codecs import MEDIA_TYPES
 
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/chapters", tags=["chapters"])
     summary="A chapter with its paragraphs and sentences",
     responses=ERRORS,
 )
-def get_chapter(chapter_id: int, session: SessionDep) -> ChapterDetail:
+def get_chapter(chapter_id: Id, session: SessionDep) -> ChapterDetail:
     """Every segment of the chapter in reading order, grouped by paragraph, with its status."""
     chapter = chapter_or_404(session, chapter_id)
     blocks: list[BlockOut] = []
@@ -68,7 +68,7 @@ def get_chapter(chapter_id: int, session: SessionDep) -> ChapterDetail:
     responses=audio_responses(),
 )
 def chapter_audio(
-    chapter_id: int,
+    chapter_id: Id,
     session: SessionDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
     mastering: Annotated[

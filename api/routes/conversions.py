@@ -8,7 +8,7 @@ from api import crud
 from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
 from api.event_payloads import conversion_event
 from api.models import Conversion, utcnow
-from api.routes.common import ERRORS
+from api.routes.common import ERRORS, Id
 from api.schemas import ConversionOut, ConversionStart, ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["conversions"])
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["conversions"])
     responses={409: {"model": ErrorOut, "description": "a conversion is running"}, **ERRORS},
 )
 def start_conversion(
-    project_id: int,
+    project_id: Id,
     session: SessionDep,
     runtime: RuntimeDep,
     body: ConversionStart | None = None,
@@ -53,7 +53,7 @@ def start_conversion(
     summary="A conversion's progress",
     responses=ERRORS,
 )
-def get_conversion(conversion_id: int, session: SessionDep) -> ConversionOut:
+def get_conversion(conversion_id: Id, session: SessionDep) -> ConversionOut:
     """Totals per status, percentage and an ETA from the rate observed so far."""
     conversion = session.get(Conversion, conversion_id)
     if conversion is None:

@@ -18,8 +18,9 @@ from starlette.datastructures import UploadFile
 from api import crud
 from api.deps import RuntimeDep, project_or_404
 from api.pronunciation import list_entries
-from api.routes.common import ERRORS
+from api.routes.common import ERRORS, Id
 from api.schemas import ChapterSummary, Counts, DocumentOut, DocumentText, ErrorOut
+from contract.limits import MAX_FILENAME_CHARS
 from text_processing.formats import ACCEPTED, UploadError
 from text_processing.isolation import ParsedDocument
 from text_processing.lexicon import Entry
@@ -66,6 +67,20 @@ class _Upload:
     decode_as: str | None = None  # the name whose extension gives pasted text's format
 
 
+def _check_filename(name: str | None) -> None:
+    """Refuse a file name no store can hold: over MAX_FILENAME_CHARS, or with a NUL."""
+    if name is None:
+        return
+    if len(name) > MAX_FILENAME_CHARS or "\x00" in name:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=(
+                f"the file name is longer than {MAX_FILENAME_CHARS} characters or holds a NUL "
+                "character; rename the file and upload it again"
+            ),
+        )
+
+
 async def _read_body(request: Request, limit: int) -> _Upload:
     """The uploaded document, refusing more than ``limit`` bytes before reading them all."""
     declared = request.headers.get("content-length")
@@ -82,6 +97,7 @@ async def _read_body(request: Request, limit: int) -> _Upload:
                     status.HTTP_422_UNPROCESSABLE_CONTENT,
                     detail="send the document as a multipart form field named 'file'",
                 )
+            _check_filename(upload.filename)
             data = await upload.read(limit + 1)
             if len(data) > limit:
                 raise _too_large(upload.size or len(data), limit)
@@ -157,7 +173,7 @@ async def _read_and_split(
         **ERRORS,
     },
 )
-async def add_document(project_id: int, request: Request, runtime: RuntimeDep) -> DocumentOut:
+async def add_document(project_id: Id, request: Request, runtime: RuntimeDep) -> DocumentOut:
     """Read the document (text, Markdown, SSML, HTML, EPUB, Word or PDF), split it into chapters,
     paragraphs and sentences with their spoken form, and store them after the project's
     existing chapters. Nothing is synthesized until a conversion starts."""

@@ -19,7 +19,7 @@ from sse_starlette.sse import EventSourceResponse
 from api.deps import HubDep, RuntimeDep, project_or_404
 from api.event_payloads import ProjectEventDoc
 from api.events import RESYNC
-from api.routes.common import ERRORS
+from api.routes.common import Id, json_errors
 from api.routes.projects import project_detail
 
 router = APIRouter(prefix="/v1/projects", tags=["events"])
@@ -45,10 +45,10 @@ class EventStream(EventSourceResponse):
                 "ConversionOut) as they happen."
             ),
         },
-        **ERRORS,
+        **json_errors(),
     },
 )
-async def project_events(project_id: int, runtime: RuntimeDep, hub: HubDep) -> EventStream:
+async def project_events(project_id: Id, runtime: RuntimeDep, hub: HubDep) -> EventStream:
     """Follow a project live."""
     factory = runtime.session_factory
 

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import jobs
 from api.deps import RuntimeDep
@@ -26,6 +27,7 @@ from api.job_submit import SubmitError, check_bucket, normalize_prefix, parse_s3
 from api.models import Job, Voice, WebhookAttempt, WebhookMessage
 from api.routes.common import ERRORS, attachment
 from api.runtime import Runtime
+from api.schemas import ErrorOut
 from api.storage import NoSuchObject, ObjectError, ObjectTooLarge
 from api.webhooks import CallbackRefused, check_callback_url
 from audio.codecs import MEDIA_TYPES as AUDIO_MEDIA_TYPES
@@ -90,6 +92,10 @@ async def _read(request: Request, limit: int) -> tuple[JobCreate, bytes | None, 
             if len(body) > limit + 64 * 1024:
                 raise HTTPException(413, detail=f"the request is over the {limit}-byte limit")
         return JobCreate.model_validate_json(bytes(body)), None, None
+    except StarletteHTTPException as e:
+        if e.status_code != 400:  # Starlette's answer to a malformed multipart body
+            raise
+        raise HTTPException(422, detail=f"invalid multipart body: {e.detail}") from e
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -115,6 +121,12 @@ def _voice(runtime: Runtime, request: Request, wanted: str | None) -> str:
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={
         200: {"model": JobOut, "description": "the job this Idempotency-Key created"},
+        413: {"model": ErrorOut, "description": "the document is over the upload limit"},
+        415: {"model": ErrorOut, "description": "neither JSON nor multipart (file + job)"},
+        429: {
+            "model": ErrorOut,
+            "description": "too many requests from this client; see Retry-After",
+        },
         **ERRORS,
     },
 )

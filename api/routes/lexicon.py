@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from api import pronunciation
 from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
 from api.models import LexiconEntry
-from api.routes.common import ERRORS, attachment
+from api.routes.common import ERRORS, Id, attachment
 from api.schemas import ErrorOut, LexiconEntryIn, LexiconEntryOut, LexiconOut
 from text_processing.lexicon import Entry, LexiconError, read_pls, write_pls
 
@@ -26,12 +26,12 @@ MAX_PLS_BYTES = 2 * 1024 * 1024
 EntryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
-def _lexicon(session: SessionDep, project_id: int) -> LexiconOut:
+def _lexicon(session: SessionDep, project_id: Id) -> LexiconOut:
     rows = pronunciation.list_entries(session, project_id=project_id)
     return LexiconOut(items=[LexiconEntryOut.model_validate(r) for r in rows], total=len(rows))
 
 
-def _put(session: SessionDep, runtime: RuntimeDep, project_id: int, entries: list[Entry]) -> None:
+def _put(session: SessionDep, runtime: RuntimeDep, project_id: Id, entries: list[Entry]) -> None:
     try:
         pronunciation.put_entries(
             session,
@@ -50,7 +50,7 @@ def _put(session: SessionDep, runtime: RuntimeDep, project_id: int, entries: lis
     summary="List the project's pronunciation lexicon",
     responses=ERRORS,
 )
-def get_lexicon(project_id: int, session: SessionDep) -> LexiconOut:
+def get_lexicon(project_id: Id, session: SessionDep) -> LexiconOut:
     """Every entry, oldest first."""
     project_or_404(session, project_id)
     return _lexicon(session, project_id)
@@ -64,7 +64,7 @@ def get_lexicon(project_id: int, session: SessionDep) -> LexiconOut:
     responses={413: {"model": ErrorOut, "description": "the lexicon is full"}, **ERRORS},
 )
 def add_entry(
-    project_id: int, body: LexiconEntryIn, session: SessionDep, runtime: RuntimeDep
+    project_id: Id, body: LexiconEntryIn, session: SessionDep, runtime: RuntimeDep
 ) -> LexiconEntryOut:
     """``{grapheme, alias}`` reads the word as other words; ``{grapheme, phoneme}`` as IPA."""
     project_or_404(session, project_id)
@@ -88,7 +88,7 @@ def add_entry(
     summary="Delete a pronunciation",
     responses=ERRORS,
 )
-def delete_entry(project_id: int, entry_id: EntryId, session: SessionDep) -> Response:
+def delete_entry(project_id: Id, entry_id: EntryId, session: SessionDep) -> Response:
     """The words it touched are read by the front end again."""
     project_or_404(session, project_id)
     row = session.get(LexiconEntry, entry_id)
@@ -111,7 +111,7 @@ def delete_entry(project_id: int, entry_id: EntryId, session: SessionDep) -> Res
     },
     responses={413: {"model": ErrorOut, "description": "too large or too many entries"}, **ERRORS},
 )
-async def import_pls(project_id: int, request: Request, runtime: RuntimeDep) -> LexiconOut:
+async def import_pls(project_id: Id, request: Request, runtime: RuntimeDep) -> LexiconOut:
     """The body is the PLS document (UTF-8 XML, ``alphabet="ipa"``); multipart with a ``file``
     field works too."""
     from fastapi.concurrency import run_in_threadpool
@@ -153,7 +153,7 @@ async def import_pls(project_id: int, request: Request, runtime: RuntimeDep) -> 
     response_class=Response,
     responses={200: {"content": {PLS_MEDIA_TYPE: {}}}, **ERRORS},
 )
-def export_pls(project_id: int, session: SessionDep) -> Response:
+def export_pls(project_id: Id, session: SessionDep) -> Response:
     """A PLS 1.0 document with every entry."""
     project_or_404(session, project_id)
     rows = pronunciation.list_entries(session, project_id=project_id)

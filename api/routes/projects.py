@@ -16,7 +16,7 @@ from api.audiobook import chosen_preset
 from api.deps import RuntimeDep, SessionDep, SettingsDep, project_or_404
 from api.models import Project, Voice, utcnow
 from api.routes.audiobook import MasteringName
-from api.routes.common import ERRORS, attachment, audio_responses
+from api.routes.common import ERRORS, Id, Offset, attachment, audio_responses
 from api.schemas import (
     AudioFormat,
     ChapterSummary,
@@ -91,7 +91,7 @@ def create_project(
 def list_projects(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ProjectList:
     """Projects, newest first."""
     items = crud.list_projects(session, limit=limit, offset=offset)
@@ -106,7 +106,7 @@ def list_projects(
     summary="Show a project with its chapters and status counts",
     responses=ERRORS,
 )
-def get_project(project_id: int, session: SessionDep) -> ProjectDetail:
+def get_project(project_id: Id, session: SessionDep) -> ProjectDetail:
     """The project, its chapters in order, segment counts per status, and the running
     conversion if there is one."""
     return project_detail(session, project_or_404(session, project_id))
@@ -119,7 +119,7 @@ def get_project(project_id: int, session: SessionDep) -> ProjectDetail:
     responses=audio_responses(),
 )
 async def project_audio(
-    project_id: int,
+    project_id: Id,
     runtime: RuntimeDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
     mastering: Annotated[

@@ -11,7 +11,7 @@ from api import crud, exports
 from api.deps import RuntimeDep, SessionDep, segment_or_404
 from api.event_payloads import SegmentEvent
 from api.models import utcnow
-from api.routes.common import ERRORS, attachment, audio_responses
+from api.routes.common import ERRORS, Id, attachment, audio_responses
 from api.schemas import (
     AudioFormat,
     ConversionOut,
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/segments", tags=["segments"])
 
 
 @router.get("/{segment_id}", response_model=SegmentOut, summary="Show a segment", responses=ERRORS)
-def get_segment(segment_id: int, session: SessionDep) -> SegmentOut:
+def get_segment(segment_id: Id, session: SessionDep) -> SegmentOut:
     """The sentence, its status, its last error and the length of its audio."""
     return SegmentOut.model_validate(segment_or_404(session, segment_id))
 
@@ -39,7 +39,7 @@ def get_segment(segment_id: int, session: SessionDep) -> SegmentOut:
     responses=audio_responses(),
 )
 def segment_audio(
-    segment_id: int,
+    segment_id: Id,
     session: SessionDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
 ) -> Response:
@@ -57,7 +57,7 @@ def segment_audio(
 
 
 def _resynthesize(
-    segment_id: int, body: ResynthesizeRequest | None, session: SessionDep, runtime: RuntimeDep
+    segment_id: Id, body: ResynthesizeRequest | None, session: SessionDep, runtime: RuntimeDep
 ) -> ResynthesizeOut:
     segment = segment_or_404(session, segment_id)
     text = _given(body.text if body is not None else None, "text", "the corrected sentence")
@@ -118,7 +118,7 @@ _DOC = dict(
 
 @router.post("/{segment_id}/resynthesize", **_DOC)  # type: ignore[arg-type]
 def resynthesize(
-    segment_id: int,
+    segment_id: Id,
     session: SessionDep,
     runtime: RuntimeDep,
     body: ResynthesizeRequest | None = None,
@@ -130,12 +130,13 @@ def resynthesize(
     return _resynthesize(segment_id, body, session, runtime)
 
 
-@router.patch("/{segment_id}/resynthesize", include_in_schema=False, **_DOC)  # type: ignore[arg-type]
+# Documented (as deprecated) so that every method the API answers is in its OpenAPI document.
+@router.patch("/{segment_id}/resynthesize", deprecated=True, **_DOC)  # type: ignore[arg-type]
 def resynthesize_patch(
-    segment_id: int,
+    segment_id: Id,
     session: SessionDep,
     runtime: RuntimeDep,
     body: ResynthesizeRequest | None = None,
 ) -> ResynthesizeOut:
-    """Same as POST."""
+    """Same as POST (kept for older clients)."""
     return _resynthesize(segment_id, body, session, runtime)

@@ -48,7 +48,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.openai_compat import error_response, resolve_alias
 from api.openai_sse import sse_response, timed_json
@@ -67,6 +67,7 @@ from synthesis.base import (
     Synthesizer,
     TransientSynthesisError,
     UnknownVoiceError,
+    VoiceServerAuthError,
 )
 from text_processing.frontend import speech_chunks
 from text_processing.ssml import SsmlError
@@ -109,7 +110,7 @@ class CreateSpeechRequest(BaseModel):
     stream_format: Literal["audio", "sse"] = Field(
         default="audio", description="audio: the file's bytes; sse: OpenAI's server-sent events"
     )
-    timestamps: bool = Field(
+    timestamps: StrictBool = Field(
         default=False,
         description="Also return word and sentence times (JSON answer, or on each SSE event)",
     )
@@ -236,7 +237,8 @@ def _error_response(error: SynthesisError, voice: str, synthesizer: Synthesizer)
             code="voice_not_found",
             voices=voices,
         )
-    if isinstance(error, TransientSynthesisError):
+    if isinstance(error, (TransientSynthesisError, VoiceServerAuthError)):
+        # A refused inference key is this server's problem, not the request's: 503, logged.
         log.warning("speech with voice %r: voice server unavailable: %s", voice, error)
         return error_response(
             status.HTTP_503_SERVICE_UNAVAILABLE,

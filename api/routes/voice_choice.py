@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, chapter_or_404, not_found, project_or_404
 from api.models import Block
-from api.routes.common import ERRORS
+from api.routes.common import ERRORS, Id
 from api.routes.voices import RegistryDep, _builtin_names
 from api.voice_registry import RegistryError, VoiceRegistry
 from api.voice_schemas import VoiceChoice, VoiceChoiceOut
@@ -52,7 +52,7 @@ def _check(
     responses=ERRORS,
 )
 def project_voice(
-    project_id: int,
+    project_id: Id,
     body: VoiceChoice,
     request: Request,
     session: SessionDep,
@@ -75,7 +75,7 @@ def project_voice(
     responses=ERRORS,
 )
 def chapter_voice(
-    chapter_id: int,
+    chapter_id: Id,
     body: VoiceChoice,
     request: Request,
     session: SessionDep,
@@ -96,7 +96,7 @@ def chapter_voice(
     responses=ERRORS,
 )
 def block_voice(
-    block_id: int,
+    block_id: Id,
     body: VoiceChoice,
     request: Request,
     session: SessionDep,

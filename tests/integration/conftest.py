@@ -329,7 +329,7 @@ class StubTorchServe:
 
     def __init__(self, *, delay_s: float = 0.0, reject: str = "POISON") -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         stub = self
         self.delay_s = delay_s
@@ -338,6 +338,13 @@ class StubTorchServe:
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                # TorchServe's health check, which a worker's circuit breaker probes.
+                if self.path.split("?", 1)[0] == "/ping":
+                    self._send(200, b'{"status": "Healthy"}')
+                else:
+                    self._send(404, b'{"code": 404, "message": "not found"}')
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length))
@@ -375,11 +382,28 @@ class StubTorchServe:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._handler = Handler
+        self._serve(0)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _serve(self, port: int) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def go_down(self) -> None:
+        """Stop listening, as a killed TorchServe: connections are refused until
+        :meth:`come_back`."""
+        self._port = int(self._server.server_address[1])
+        self.close()
+
+    def come_back(self) -> None:
+        """Listen again on the same port, as a restarted TorchServe."""
+        self._serve(self._port)
 
     @classmethod
     def samples_for(cls, text: str) -> int:

@@ -257,6 +257,15 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         # Production outputs (issue 10).
         "audiobook exports kept per API replica": f"{limits.MAX_EXPORTS_KEPT} finished",
         "project cover image": f"{size(limits.MAX_COVER_BYTES)}, JPEG or PNG",
+        # Reliability (issue 16).
+        "time a task waits for an unavailable voice server": f"{limits.TASK_RETRY_BUDGET_S:.0f} s",
+        "ids, `limit` and `offset` in requests": number(limits.MAX_ID),
+        "multipart file name": f"{limits.MAX_FILENAME_CHARS} characters",
+        "expensive requests per client (uploads, speech, conversions, re-synthesis, previews)": (
+            f"{limits.CLIENT_CONCURRENCY} at once, "
+            f"{number(limits.CLIENT_RATE_PER_MINUTE)} per minute"
+        ),
+        "other request bodies (JSON)": f"{limits.MAX_JSON_BODY_BYTES // 2**20} MiB",
     }
     assert set(table) == set(expected)
     for name, value in expected.items():

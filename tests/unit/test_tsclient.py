@@ -13,7 +13,13 @@ import pytest
 from audio.codecs import encode, media_type
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import PermanentSynthesisError, TransientSynthesisError, UnknownVoiceError
+from synthesis.base import (
+    PermanentSynthesisError,
+    TransientSynthesisError,
+    UnknownVoiceError,
+    VoiceServerAuthError,
+    VoiceServerUnavailable,
+)
 from synthesis.torchserve import TorchServeSynthesizer
 
 RATE = 22050
@@ -211,9 +217,9 @@ def test_rotated_key_file_is_reread_once(tmp_path: Path, status: int) -> None:
 
 
 @pytest.mark.parametrize("status", [401, 400])
-def test_refused_token_is_permanent_after_one_retry(tmp_path: Path, status: int) -> None:
+def test_refused_token_is_the_servers_problem_after_one_retry(tmp_path: Path, status: int) -> None:
     synth, requests = make(token_checker("right", status), torchserve_token="wrong")
-    with pytest.raises(PermanentSynthesisError, match="TorchServe refused the token"):
+    with pytest.raises(VoiceServerAuthError, match="TorchServe refused the token"):
         synth.synthesize("joe", "Hi.")
     assert len(requests) == 2
 
@@ -239,3 +245,39 @@ def test_ping_unreachable_is_false() -> None:
 
     synth, _ = make(refuse)
     assert not synth.ping()
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_server_that_is_down_or_restarting_is_unavailable(status: int) -> None:
+    synth, _ = make(lambda r: httpx.Response(status, json={"message": "restarting"}))
+    with pytest.raises(VoiceServerUnavailable, match=rf"HTTP {status}"):
+        synth.synthesize("joe", "Hi.")
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (httpx.ConnectError("connection refused"), True),
+        (httpx.ConnectTimeout("connect timed out"), True),
+        (httpx.ReadError("connection reset by peer"), True),
+        (httpx.ReadTimeout("read timed out"), False),  # maybe this text: counted as an attempt
+    ],
+)
+def test_connection_failures_are_outages_and_read_timeouts_attempts(
+    error: Exception, outage: bool
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    synth, _ = make(fail)
+    with pytest.raises(TransientSynthesisError) as info:
+        synth.synthesize("joe", "Hi.")
+    assert isinstance(info.value, VoiceServerUnavailable) is outage
+
+
+@pytest.mark.parametrize("status", [500, 507, 429])
+def test_a_failing_handler_is_transient_but_no_outage(status: int) -> None:
+    synth, _ = make(lambda r: httpx.Response(status, json={"message": "boom"}))
+    with pytest.raises(TransientSynthesisError) as info:
+        synth.synthesize("joe", "Hi.")
+    assert not isinstance(info.value, VoiceServerUnavailable)

@@ -102,9 +102,10 @@ def test_invalid_message_is_rejected_to_the_dead_letter_queue(broker: MemoryBrok
     assert results(broker) == []
 
 
-def test_permanent_failure_publishes_failed_and_dead_letters(broker: MemoryBroker) -> None:
+def test_permanent_failure_publishes_failed_and_acks(broker: MemoryBroker) -> None:
+    # The failed result carries the error; the task is not dead-lettered on top of it.
     handle = make_task_handler(settings(), StubSynth(), MemoryPublisher(broker))
-    assert handle(Delivery(body=task_body("bad one"))) is Outcome.REJECT
+    assert handle(Delivery(body=task_body("bad one"))) is Outcome.ACK
     (result,) = results(broker)
     assert (result.status, result.error) == ("failed", "text is not speakable")
 
@@ -116,7 +117,7 @@ def test_transient_failure_requeues_until_the_last_delivery(broker: MemoryBroker
     assert handle(Delivery(body=task_body("busy"), delivery_count=0)) is Outcome.REQUEUE
     assert handle(Delivery(body=task_body("busy"), delivery_count=1)) is Outcome.REQUEUE
     assert results(broker) == []
-    assert handle(Delivery(body=task_body("busy"), delivery_count=2)) is Outcome.REJECT
+    assert handle(Delivery(body=task_body("busy"), delivery_count=2)) is Outcome.ACK
     (result,) = results(broker)
     assert result.status == "failed"
     assert result.error == "HTTP 503: no free worker (gave up after 2 attempts)"
@@ -171,15 +172,11 @@ def test_conversion_completes_with_one_failing_segment(broker: MemoryBroker) -> 
         5: "done",
     }
     assert "503" in (by_segment[2].error or "")
-    # The two failed segments' tasks and the unreadable message are parked in the DLQ.
+    # Only the unreadable message is dead-lettered: the failed segments have their results.
     dead = []
     while (message := broker.get(broker.topology.tasks_dead, timeout=0)) is not None:
         dead.append(message.body)
-    assert b"\x00poison" in dead
-    assert sorted(TaskMessage.from_wire(b).segment_id for b in dead if b != b"\x00poison") == [
-        2,
-        4,
-    ]
+    assert dead == [b"\x00poison"]
 
 
 def test_health_endpoint_follows_the_consumer() -> None:
