@@ -114,7 +114,13 @@ class DocumentText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
-    format: Literal["markdown", "text", "ssml", "html"] = "text"
+    format: Literal["auto", "markdown", "text", "ssml", "html"] = Field(
+        default="auto",
+        description=(
+            "how to read the text; 'auto' (the default) reads it as Markdown when it is written "
+            "in Markdown (headings, emphasis, links, lists), else as plain text"
+        ),
+    )
     filename: str | None = Field(default=None, max_length=255)
 
 

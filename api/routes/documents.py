@@ -111,7 +111,9 @@ async def _read_body(request: Request, limit: int) -> _Upload:
     data = pasted.text.encode()
     if len(data) > limit:
         raise _too_large(len(data), limit)
-    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html"}.get(pasted.format, ".txt")
+    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html", "auto": ""}.get(
+        pasted.format, ".txt"
+    )
     return _Upload(data, pasted.filename, None, decode_as=f"pasted{suffix}")
 
 
