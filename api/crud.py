@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.models import (
@@ -343,7 +343,9 @@ def _queue(
     return len(updates)
 
 
-def start_conversion(session: Session, *, project: Project, force: bool = False) -> Conversion:
+def start_conversion(
+    session: Session, *, project: Project, force: bool = False, everything: bool = False
+) -> Conversion:
     """Queue every segment of the project that is not done yet, in one transaction with its
     outbox rows.
 
@@ -352,6 +354,8 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         project: The project to convert.
         force: Also re-queue segments still queued by an earlier conversion (their late results
             are then ignored, since they carry the old task id).
+        everything: Queue the segments that have audio too (after a change of voice or speed);
+            each keeps its current take as the previous one until the new one replaces it.
 
     Returns:
         The new conversion (``total`` may be 0 when everything is done already; it is then
@@ -362,16 +366,41 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
     """
     running = active_conversion(session, project_id=project.id)
     if running is not None and not force:
+        finished = f"{running.done + running.failed} of {running.total} sentences finished"
+        if running.stopped == "paused":
+            raise ConflictError(
+                f"the conversion of this project is paused ({finished}); resume it or cancel it"
+            )
         raise ConflictError(
-            f"conversion {running.id} of this project is still running "
-            f"({running.done + running.failed} of {running.total} segments finished); wait for "
-            'it to finish, or start again with {"force": true} to re-queue its remaining segments'
+            f"the conversion of this project is still running ({finished}); wait for it to "
+            'finish, or start again with {"force": true} to re-queue its remaining sentences'
         )
     wanted = [SegmentStatus.PENDING, SegmentStatus.FAILED]
     if force:
         wanted.append(SegmentStatus.QUEUED)
+    if everything:
+        wanted.append(SegmentStatus.DONE)
     if running is not None:
         running.finished_at = utcnow()  # superseded: its remaining segments move to the new one
+    conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
+    session.add(conversion)
+    session.flush()
+    conversion.total = queue_where(
+        session,
+        project=project,
+        conversion=conversion,
+        condition=Segment.status.in_(wanted),
+    )
+    if conversion.total == 0:
+        conversion.finished_at = conversion.started_at
+    return conversion
+
+
+def queue_where(
+    session: Session, *, project: Project, conversion: Conversion, condition: ColumnElement[bool]
+) -> int:
+    """Queue the project's segments that match ``condition`` for ``conversion``, in reading
+    order, each with its voice resolved and its text from the lexicon. Returns how many."""
     rows = session.execute(
         select(
             Segment.id,
@@ -386,13 +415,10 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         )
         .join(Block, Segment.block_id == Block.id)
         .join(Chapter, Block.chapter_id == Chapter.id)
-        .where(Segment.project_id == project.id, Segment.status.in_(wanted))
+        .where(Segment.project_id == project.id, condition)
         .order_by(Chapter.position, Block.position, Segment.position)
     ).all()
     lexicon = project_lexicon(session, project_id=project.id)
-    conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
-    session.add(conversion)
-    session.flush()
     jobs = [
         (
             r[0],
@@ -402,12 +428,7 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         )
         for r in rows
     ]
-    conversion.total = _queue(
-        session, project=project, conversion=conversion, segments=_resolve(jobs, session)
-    )
-    if conversion.total == 0:
-        conversion.finished_at = conversion.started_at
-    return conversion
+    return _queue(session, project=project, conversion=conversion, segments=_resolve(jobs, session))
 
 
 def resynthesize(

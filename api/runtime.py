@@ -25,6 +25,7 @@ from synthesis.base import Synthesizer
 from synthesis.factory import default_synthesizer
 from text_processing.isolation import DocumentPool
 from text_processing.limits import DocumentLimits
+from worker.control import StoppedProjects
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Runtime:
     results_consumer: Service | None = None
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
+    stopped_projects: StoppedProjects = field(default_factory=StoppedProjects)
     documents: DocumentPool | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -137,7 +139,7 @@ class Runtime:
             backoff=policy.relay_backoff,
         )
         self.sender = EventSender(event_publisher)
-        listener = self.transport.event_listener(self.hub.publish_threadsafe)
+        listener = self.transport.event_listener(self._on_event)
         handler = make_result_handler(
             self.session_factory,
             self._on_result,
@@ -172,7 +174,12 @@ class Runtime:
         publisher = self.transport.publisher("voxmill-embedded-worker")
         self.publishers.append(publisher)
         handler = make_task_handler(
-            self.settings, self.synthesizer, publisher, stopping=self._stopping, worker="embedded"
+            self.settings,
+            self.synthesizer,
+            publisher,
+            stopping=self._stopping,
+            worker="embedded",
+            stopped=self.stopped_projects,
         )
         return self.transport.consumer(
             self.transport.topology.tasks,
@@ -234,6 +241,12 @@ class Runtime:
         """Fan ``event`` out to every replica (without blocking)."""
         if self.sender is not None:
             self.sender.send(event)
+
+    def _on_event(self, event: EventMessage) -> None:
+        # The embedded workers hear of paused, cancelled and deleted projects from this
+        # replica's own listener (a separate worker process binds its own queue).
+        self.stopped_projects.observe(event)
+        self.hub.publish_threadsafe(event)
 
     def _on_result(self, applied: AppliedResult) -> None:
         self.notify(applied.event())

@@ -125,7 +125,9 @@ class ResultMessage(_Message):
     task_id: str
     segment_id: int
     project_id: int
-    status: Literal["done", "failed"]
+    # "skipped": the worker dropped the task unsynthesized because its project's conversion was
+    # paused, cancelled or deleted meanwhile (the API puts the sentence back to "not converted").
+    status: Literal["done", "failed", "skipped"]
     audio: bytes | None = Field(default=None, exclude=True, repr=False)
     audio_format: AudioFormat = "flac"
     sample_rate: int | None = None

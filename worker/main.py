@@ -8,6 +8,8 @@ consumer is idempotent on ``task_id`` / ``segment_id``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -18,13 +20,14 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from contract.messages import MessageError, TaskMessage
+from contract.messages import EventMessage, MessageError, ResultMessage, TaskMessage
 from contract.settings import Settings, get_settings
 from messaging.consumer import Consumer
 from messaging.publisher import Publisher
 from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError
 from synthesis.base import Synthesizer, TransientSynthesisError
 from synthesis.torchserve import TorchServeSynthesizer
+from worker.control import StoppedProjects
 from worker.health import HealthServer
 from worker.task import RetryAbandoned, process_task, worker_name
 
@@ -42,6 +45,7 @@ def make_task_handler(
     *,
     stopping: threading.Event | None = None,
     worker: str | None = None,
+    stopped: StoppedProjects | None = None,
 ) -> Handler:
     """The handler for ``<prefix>.tasks``, for the RabbitMQ and the in-process consumer alike.
 
@@ -58,6 +62,8 @@ def make_task_handler(
         publisher: Where the results go.
         stopping: Set on shutdown; a task waiting out a retry back-off is requeued at once.
         worker: Name recorded in results (default ``hostname-pid``).
+        stopped: Projects whose tasks are answered ``skipped`` without synthesis (paused,
+            cancelled or deleted; see :mod:`worker.control`).
     """
     name = worker or worker_name()
     stop = stopping or threading.Event()
@@ -75,6 +81,8 @@ def make_task_handler(
             log.error("dead-lettering an invalid task message: %s", e)
             return Outcome.REJECT
         give_up = delivery.delivery_count >= last_delivery
+        if stopped is not None and task.project_id in stopped:
+            return _skip(task, publisher, name)
         try:
             result = process_task(
                 task,
@@ -115,8 +123,33 @@ def make_task_handler(
     return handle
 
 
+def _skip(task: TaskMessage, publisher: MessagePublisher, name: str) -> Outcome:
+    """Answer a stopped project's task ``skipped``, unsynthesized."""
+    skipped = ResultMessage(
+        task_id=task.task_id,
+        segment_id=task.segment_id,
+        project_id=task.project_id,
+        status="skipped",
+        worker=name,
+    )
+    try:
+        publisher.publish_result(skipped)
+    except PublishError as e:
+        log.error("task %s: skip not published (%s); requeueing the task", task.task_id, e)
+        return Outcome.REQUEUE
+    log.info("task %s of stopped project %d skipped", task.task_id, task.project_id)
+    return Outcome.ACK
+
+
 def _parse_task(delivery: Delivery) -> TaskMessage:
     return TaskMessage.from_wire(delivery.body, delivery.headers)
+
+
+def _observe(stopped: StoppedProjects, delivery: Delivery) -> Outcome:
+    # An event this worker cannot read is no instruction to it.
+    with contextlib.suppress(MessageError):
+        stopped.observe(EventMessage.from_wire(delivery.body, delivery.headers))
+    return Outcome.ACK
 
 
 def _stop_when_set(event: threading.Event, consumer: Consumer) -> None:
@@ -171,7 +204,11 @@ def run_worker(
     synth: Synthesizer = synthesizer or TorchServeSynthesizer(settings)
     stopping = stop or threading.Event()
     publisher = Publisher(settings, name="voxmill-worker-results")
-    handler = make_task_handler(settings, synth, publisher, stopping=stopping)
+    stopped = StoppedProjects()
+    handler = make_task_handler(settings, synth, publisher, stopping=stopping, stopped=stopped)
+    control = Consumer.for_events(
+        settings, functools.partial(_observe, stopped), name="voxmill-worker-control"
+    )
     consumer = Consumer(
         settings,
         publisher.topology.tasks,
@@ -188,11 +225,14 @@ def run_worker(
         with _signals_stop(stopping, consumer):
             # The consumer runs in its own thread so that signal handlers, which Python runs on the
             # main thread, never interrupt the connection thread inside pika.
+            control.start()
             thread = consumer.start()
             threading.Thread(
                 target=_stop_when_set, args=(stopping, consumer), name="worker-stop", daemon=True
             ).start()
             thread.join()
+            control.stop()
+            control.join(5.0)
     finally:
         if health is not None:
             health.close()
