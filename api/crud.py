@@ -453,7 +453,7 @@ def resynthesize(
     """
     if segment.status == SegmentStatus.QUEUED:
         raise ConflictError(
-            f"segment {segment.id} is being synthesized right now; wait until it is done or "
+            "this sentence is being synthesized right now; wait until it is done or "
             "failed, then resynthesize it"
         )
     from text_processing.frontend import spoken_form
@@ -464,6 +464,8 @@ def resynthesize(
         segment.spoken_text = spoken_text
         segment.spoken_override = True
     if text is not None:
+        if text != segment.text and segment.status == SegmentStatus.DONE:
+            segment.previous_text = segment.text  # what the take about to be replaced says
         segment.text = text
         if spoken_text is None:
             segment.spoken_text = spoken_form(text, lexicon)
@@ -500,6 +502,43 @@ def resynthesize(
     )
     session.refresh(segment)
     return conversion
+
+
+def swap_takes(session: Session, *, segment: Segment) -> None:
+    """Exchange the segment's current and previous take (audio, lengths, and the text each one
+    spoke when a correction changed it; the spoken form follows the text).
+
+    Raises:
+        ConflictError: There is no previous take, or the segment is being synthesized.
+    """
+    if segment.status == SegmentStatus.QUEUED:
+        raise ConflictError(
+            "this sentence is being synthesized right now; wait until it is done, then compare"
+        )
+    if segment.previous_audio is None or segment.audio is None:
+        raise ConflictError("this sentence has no previous take to pick")
+    segment.audio, segment.previous_audio = segment.previous_audio, segment.audio
+    segment.sample_rate, segment.previous_sample_rate = (
+        segment.previous_sample_rate,
+        segment.sample_rate,
+    )
+    segment.num_samples, segment.previous_num_samples = (
+        segment.previous_num_samples,
+        segment.num_samples,
+    )
+    segment.duration_ms, segment.previous_duration_ms = (
+        segment.previous_duration_ms,
+        segment.duration_ms,
+    )
+    segment.status = SegmentStatus.DONE
+    segment.last_error = None
+    if segment.previous_text is not None and segment.previous_text != segment.text:
+        from text_processing.frontend import spoken_form
+
+        segment.text, segment.previous_text = segment.previous_text, segment.text
+        lexicon = project_lexicon(session, project_id=segment.project_id)
+        segment.spoken_text = spoken_form(segment.text, lexicon)
+        segment.spoken_override = False
 
 
 def requeue_unpublished(session: Session) -> int:

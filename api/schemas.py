@@ -297,6 +297,15 @@ class SegmentOut(BaseModel):
     sample_rate: int | None
     voice: str | None = Field(default=None, description="the voice last queued for it")
     voice_version: str | None = Field(default=None, description="its exact version")
+    needs_review: bool = Field(default=False, description="flagged by a user for another listen")
+    previous_duration_ms: int | None = Field(
+        default=None,
+        description=(
+            "length of the take a re-synthesis replaced (null: none kept); listen with "
+            "``GET /v1/segments/{id}/audio?take=previous``, pick it back with "
+            "``POST /v1/segments/{id}/takes/swap``"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -310,6 +319,14 @@ class SegmentOut(BaseModel):
             values["spoken_override"] = False
             return values
         return data
+
+
+class SegmentUpdate(BaseModel):
+    """Proofing marks on a sentence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    needs_review: bool = Field(description="flag the sentence for another listen, or clear it")
 
 
 class BlockOut(BaseModel):

@@ -267,3 +267,41 @@ def test_a_skipped_result_round_trips_the_wire() -> None:
     result = ResultMessage(task_id="t", segment_id=1, project_id=2, status="skipped")
     wire = result.to_wire()
     assert ResultMessage.from_wire(wire.body, wire.headers) == result
+
+
+def finish(client: TestClient, conversion_id: int) -> None:
+    wait(
+        lambda: client.get(f"/v1/conversions/{conversion_id}").json()["state"] == "finished",
+        f"conversion {conversion_id}",
+    )
+
+
+def test_proofing_flags_and_previous_take_compare_and_pick(client: TestClient) -> None:
+    pid = new_project(client, "The boat left early.")
+    finish(client, client.post(f"/v1/projects/{pid}/conversions").json()["id"])
+    chapter = client.get(f"/v1/projects/{pid}").json()["chapters"][0]
+    seg = client.get(f"/v1/chapters/{chapter['id']}").json()["blocks"][0]["segments"][0]
+    assert seg["needs_review"] is False and seg["previous_duration_ms"] is None
+    assert client.get(f"/v1/segments/{seg['id']}/audio?take=previous").status_code == 409
+
+    flagged = client.patch(f"/v1/segments/{seg['id']}", json={"needs_review": True})
+    assert flagged.status_code == 200 and flagged.json()["needs_review"] is True
+
+    fixed = client.post(
+        f"/v1/segments/{seg['id']}/resynthesize",
+        json={"text": "The little boat left the harbour very early."},
+    ).json()
+    finish(client, fixed["conversion"]["id"])
+    after = client.get(f"/v1/segments/{seg['id']}").json()
+    assert after["previous_duration_ms"] == seg["duration_ms"]
+    assert after["duration_ms"] > seg["duration_ms"]
+    old = client.get(f"/v1/segments/{seg['id']}/audio?take=previous&format=flac")
+    assert old.status_code == 200 and old.content.startswith(b"fLaC")
+
+    picked = client.post(f"/v1/segments/{seg['id']}/takes/swap")
+    assert picked.status_code == 200, picked.text
+    back = picked.json()
+    assert (back["text"], back["duration_ms"]) == ("The boat left early.", seg["duration_ms"])
+    assert back["previous_duration_ms"] == after["duration_ms"]
+    assert back["needs_review"] is True
+    assert client.get(f"/v1/projects/{pid}").json()["counts"]["done"] == 1
