@@ -88,7 +88,7 @@ class SentenceRow {
       this.element.setAttribute("aria-current", "true");
       this.chapter.ensureOpen();
       const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-      this.element.scrollIntoView({ block: "nearest", behavior: smooth ? "smooth" : "auto" });
+      this.element.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "auto" });
     } else {
       this.element.removeAttribute("aria-current");
     }
@@ -220,8 +220,9 @@ class SentenceRow {
 
 /** A chapter section; `onConversion(conversionOut)` hears about re-syntheses started here. */
 export class ChapterView {
-  constructor(summary, { open, onConversion, player, playFrom }) {
+  constructor(summary, { open, onConversion, player, playFrom, onReview }) {
     this.summary = summary;
+    this.reviewChanged = onReview;
     this.onConversion = onConversion;
     this.player = player;
     this.playFromRow = playFrom;
@@ -373,9 +374,10 @@ export class ChapterView {
   }
 
   /** A conversion started: every sentence without audio, or failed, is now queued. */
-  markQueued() {
+  markQueued(everything = false) {
+    const wanted = everything ? ["pending", "failed", "done"] : ["pending", "failed"];
     for (const row of this.rows.values()) {
-      if (row.segment.status === "pending" || row.segment.status === "failed") {
+      if (wanted.includes(row.segment.status)) {
         row.update({ status: "queued", attempts: (row.segment.attempts || 0) + 1 });
       }
     }
@@ -390,6 +392,10 @@ export class ChapterView {
     if ("error" in data) changes.last_error = data.error;
     if ("text" in data) changes.text = data.text;
     if ("spoken_text" in data) changes.spoken_text = data.spoken_text;
+    // New audio over old: the replaced take is kept (the server says how long it is on reload).
+    if (data.status === "done" && row.segment.status === "queued" && row.segment.duration_ms) {
+      changes.previous_duration_ms = row.segment.duration_ms;
+    }
     if (data.status === "queued") changes.attempts = (row.segment.attempts || 0) + 1;
     // A queued event from this page's own re-synthesize was already applied from its response.
     if (data.status === "queued" && row.segment.status === "queued") delete changes.attempts;

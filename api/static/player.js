@@ -8,6 +8,7 @@
 
 import { getBlob } from "./api.js";
 import { button, excerpt, h, say } from "./dom.js";
+import { takeKey } from "./proofing.js";
 
 // Sentences fetched ahead of the one playing, so the next one starts without a gap.
 const PREFETCH = 1;
@@ -106,17 +107,15 @@ export class Player {
     const row = this.queue[next];
     this.current = row;
     row.setPlaying(true);
-    this.renderNow(row, "");
+    this.renderNow(row, "play");
     if (row.segment.status === "queued") {
-      this.renderNow(row, "waiting for it to be synthesized…");
+      this.renderNow(row, "wait");
       await row.whenSettled();
       if (run !== this.run) return;
     }
     if (row.segment.status !== "done") {
-      // Not converted or failed: nothing will come; go on with the next sentence.
-      if (run !== this.run) return;
-      this.index = next;
-      this.step(delta >= 0 || auto ? 1 : -1, true);
+      // Not converted or failed: no audio will come; go on with the next sentence.
+      this.step(1, true);
       return;
     }
     let url;
@@ -124,22 +123,22 @@ export class Player {
       url = await this.urlOf(row);
     } catch (error) {
       if (run !== this.run) return;
-      this.renderNow(row, `could not be played: ${error.message}`);
+      this.renderNow(row, "error", error.message);
       return;
     }
     if (run !== this.run) return;
     this.audio.src = url;
-    this.renderNow(row, "");
+    this.renderNow(row, "play");
     this.audio.play().catch(() => this.renderButton());
     this.prefetch(next + 1);
   }
 
   async urlOf(row) {
     const s = row.segment;
-    const key = `${s.id}:${s.attempts}`;
+    const key = `${s.id}:${takeKey(s)}`;
     let url = this.cache.get(key);
     if (!url) {
-      const { blob } = await getBlob(`v1/segments/${s.id}/audio?format=wav&v=${s.attempts}`);
+      const { blob } = await getBlob(`v1/segments/${s.id}/audio?format=wav&v=${takeKey(s)}`);
       url = URL.createObjectURL(blob);
       this.cache.set(key, url);
     }
@@ -152,10 +151,14 @@ export class Player {
     }
   }
 
-  renderNow(row, note) {
-    const where = `Sentence ${row.number} of “${row.chapter.title.textContent}”`;
-    const text = `${where}: ${excerpt(row.segment.text, 10)}`;
-    this.nowText.textContent = note ? `${where} is ${note.replace(/^is /, "")}` : `Now playing ${text}`;
+  renderNow(row, what, detail = "") {
+    const where = `sentence ${row.number} of “${row.chapter.title.textContent}”`;
+    this.nowText.textContent =
+      what === "wait"
+        ? `Waiting for ${where} to be synthesized…`
+        : what === "error"
+          ? `Could not play ${where}: ${detail}`
+          : `Now playing ${where}: ${excerpt(row.segment.text, 10)}`;
     this.renderButton();
   }
 

@@ -246,6 +246,7 @@ class ProjectPage {
         onConversion: (c) => this.onConversion(c),
         player: this.player,
         playFrom: (row) => this.playFrom(row),
+        onReview: () => this.settings.countFlagged(),
       });
       this.chapters.set(summary.id, created);
       this.chapterList.append(created.element);
