@@ -109,7 +109,9 @@ export function validationText(errors) {
       const loc = Array.isArray(e?.loc) ? e.loc.filter((p) => typeof p === "string") : [];
       const key = loc.filter((p) => p !== "body").pop() || "";
       const field = FIELD_WORDS[key] || (key ? `the ${key.replaceAll("_", " ")}` : "the request");
-      const ctx = e?.ctx || {};
+      // The limit: from `ctx` when the server sends it, else from the message's number.
+      const found = /(-?\d+(?:\.\d+)?)/.exec(String(e?.msg || ""))?.[1];
+      const ctx = { max_length: found, min_length: found, le: found, lt: found, ge: found, gt: found, ...(e?.ctx || {}) };
       const number = (n) => Number(n).toLocaleString("en");
       switch (e?.type) {
         case "string_too_long": {

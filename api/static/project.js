@@ -14,6 +14,8 @@ import { LiveStream } from "./sse.js";
 const OPEN_ALL_UP_TO = 400;
 // Counts are refreshed from the API at most this often while events stream in.
 const REFRESH_MS = 700;
+// After a failed refresh, the next try comes this much later.
+const RETRY_MS = 2000;
 
 // this.conversion is always a ConversionOut (GET /v1/conversions/{id}): the REST API, the
 // `conversion` event and a `segment` event's `conversion` field all carry that one schema.
@@ -67,6 +69,7 @@ class ProjectPage {
     this.stream?.stop();
     this.player.close();
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.retryTimer);
     revokeAll();
   }
 
@@ -301,6 +304,9 @@ class ProjectPage {
         return;
       }
       this.tell(`Could not update the page: ${error.message}`, "error", "refresh");
+      // Try again until it works: the message must not outlive the problem.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.refresh(), RETRY_MS);
     }
   }
 
