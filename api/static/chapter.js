@@ -383,6 +383,14 @@ export class ChapterView {
     }
   }
 
+  /** The conversion was paused or cancelled: its sentences in progress wait again. */
+  markHeld() {
+    for (const row of this.rows.values()) {
+      if (row.segment.status === "queued") row.update({ status: "pending" });
+    }
+    if (this.loaded) this.counts.textContent = countsText(this.rowCounts());
+  }
+
   /** A live `segment` event for this chapter. */
   applyEvent(data) {
     const row = this.rows.get(data.segment_id);

@@ -350,6 +350,11 @@ class ProjectPage {
 
   onConversion(conversion) {
     this.conversion = conversion;
+    const held = ["paused", "cancelled"].includes(conversion.state) && conversion.kind !== "segment";
+    if (held) {
+      for (const chapter of this.chapters.values()) chapter.markHeld();
+      this.countFromRows();
+    }
     this.renderProgress();
   }
 

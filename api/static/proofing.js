@@ -15,7 +15,7 @@ export function takeKey(segment) {
  */
 export function proofingControls(row) {
   const panelId = uid("review");
-  const flag = h("span", { class: "badge badge-review", hidden: true }, "Needs review");
+  const flag = h("span", { class: "review-flag", hidden: true }, "Needs review");
   const toggle = button("Review", () => setOpen(panel.hidden), "btn btn-small btn-quiet");
   toggle.setAttribute("aria-controls", panelId);
   const message = h("p", { class: "status-line", role: "status" });

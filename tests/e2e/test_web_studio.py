@@ -306,7 +306,7 @@ def test_proofing_flag_filter_and_previous_take(server: Server, open_tab: Any) -
     name = "sentence 3 of “The harbour”"
     row.get_by_role("button", name=f"Review {name}").click()
     row.get_by_label("Needs review").check()
-    expect(row.locator(".badge-review")).to_be_visible()
+    expect(row.locator(".review-flag")).to_have_text("Needs review")
     page.get_by_label("Show only sentences that need review").check()
     expect(page.locator("li.seg:visible")).to_have_count(1)
     page.get_by_label("Show only sentences that need review").uncheck()
