@@ -63,6 +63,12 @@ def test_one_player_highlight_follows_and_keys_control_it(server: Server, open_t
     harbour = _rows(page, "The harbour")
     ret = _rows(page, "The return")
     expect(harbour).to_have_count(4)
+    # Whenever any audio starts, count how many are sounding at once.
+    page.evaluate(
+        f"""() => {{ window.__most = 0;
+               document.addEventListener('playing', () => {{
+                 window.__most = Math.max(window.__most, ({PLAYING})()); }}, true); }}"""
+    )
 
     # A sentence, then a chapter: the second start stops the first; one sound at a time.
     harbour.nth(1).get_by_role("button", name="Play sentence 2 of “The harbour”").click()
@@ -72,7 +78,7 @@ def test_one_player_highlight_follows_and_keys_control_it(server: Server, open_t
     expect(ret.first).to_have_attribute("aria-current", "true")
     expect(harbour.nth(1)).not_to_have_attribute("aria-current", "true")
     assert page.locator("audio").count() == 1 + page.locator(".review-panel audio").count()
-    assert page.evaluate(PLAYING) == 1
+    page.wait_for_function(f"() => ({PLAYING})() === 1")
     expect(page.locator(".now-playing")).to_contain_text("“The return”")
     tab.shot("30-player-chapter")
 
@@ -80,7 +86,7 @@ def test_one_player_highlight_follows_and_keys_control_it(server: Server, open_t
     # scrolled into view while it plays.
     second = ret.nth(1)
     expect(second).to_have_attribute("aria-current", "true", timeout=20_000)
-    assert page.evaluate(PLAYING) == 1
+    page.wait_for_function(f"() => ({PLAYING})() === 1")
     assert second.evaluate(
         "el => { const r = el.getBoundingClientRect();"
         " return r.top >= 0 && r.bottom <= innerHeight; }"
@@ -104,6 +110,7 @@ def test_one_player_highlight_follows_and_keys_control_it(server: Server, open_t
     harbour.nth(3).get_by_role("button", name="Play from sentence 4 of “The harbour” on").click()
     expect(harbour.nth(3)).to_have_attribute("aria-current", "true")
     expect(ret.first).to_have_attribute("aria-current", "true", timeout=20_000)
+    assert page.evaluate("window.__most") == 1, "two sounds played at once"
 
 
 def test_listening_starts_while_later_sentences_are_synthesized(
