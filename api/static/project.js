@@ -62,6 +62,10 @@ class ProjectPage {
           : this.tell(message, "error", "stream"),
     });
     this.stream.start();
+    // The time left counts down between events.
+    this.ticker = setInterval(() => {
+      if (this.conversion?.state === "running") this.renderProgress();
+    }, 1000);
   }
 
   stop() {
@@ -70,6 +74,7 @@ class ProjectPage {
     this.player.close();
     clearTimeout(this.refreshTimer);
     clearTimeout(this.retryTimer);
+    clearInterval(this.ticker);
     revokeAll();
   }
 
@@ -234,6 +239,7 @@ class ProjectPage {
     this.settings.apply(detail);
     if (detail.active_conversion) {
       this.conversion = detail.active_conversion;
+      this.conversionAt = performance.now();
     } else if (this.conversion && this.conversion.state !== "finished") {
       this.fetchConversion(this.conversion.id);
     }
@@ -273,6 +279,7 @@ class ProjectPage {
       const data = await getJSON(`v1/conversions/${id}`);
       if (this.closed) return;
       this.conversion = data;
+      this.conversionAt = performance.now();
       this.renderProgress();
     } catch {
       // the next event or snapshot corrects it
@@ -326,7 +333,10 @@ class ProjectPage {
     } else if (type === "segment") {
       this.chapters.get(data.chapter_id)?.applyEvent(data);
       this.countFromRows();
-      if (data.conversion) this.conversion = data.conversion;
+      if (data.conversion) {
+        this.conversion = data.conversion;
+        this.conversionAt = performance.now();
+      }
       this.renderProgress();
       this.scheduleRefresh();
     } else if (type === "conversion") {
@@ -350,6 +360,7 @@ class ProjectPage {
 
   onConversion(conversion) {
     this.conversion = conversion;
+    this.conversionAt = performance.now();
     const held = ["paused", "cancelled"].includes(conversion.state) && conversion.kind !== "segment";
     if (held) {
       for (const chapter of this.chapters.values()) chapter.markHeld();
@@ -383,10 +394,16 @@ class ProjectPage {
       percent = c.percent;
       const what = c.kind === "segment" ? "Re-synthesizing" : "Converting";
       if (running) {
+        // The estimate was made when it arrived: count it down since, so that a page that
+        // hears nothing for a while (a reconnect, a slow sentence) does not show a stale one.
+        const since = (performance.now() - (this.conversionAt || performance.now())) / 1000;
+        const eta = c.eta_s === null || c.eta_s === undefined ? null : c.eta_s - since;
         const left =
-          c.eta_s === null || c.eta_s === undefined
+          eta === null
             ? "estimating the time left…"
-            : `about ${formatSeconds(c.eta_s)} left`;
+            : eta > 1
+              ? `about ${formatSeconds(eta)} left`
+              : "almost done…";
         const finished = `${c.done + c.failed} of ${plural(c.total, "sentence")}`;
         text = `${what}: ${finished} · ${Math.round(percent)} % · ${left}`;
       } else if (paused) {
