@@ -309,6 +309,7 @@ export class ChapterView {
   update(summary) {
     this.summary = summary;
     this.renderSummary();
+    this.clearStaleNotice(summary.counts);
     if (this.loaded && !sameCounts(this.rowCounts(), summary.counts)) this.load();
   }
 
@@ -410,7 +411,10 @@ export class ChapterView {
     row.update(changes);
     if (data.status === "done" || data.status === "failed") row.flash("");
     // Counts follow the rows at once; the debounced refresh from the server confirms them.
-    if (this.loaded) this.counts.textContent = countsText(this.rowCounts());
+    if (this.loaded) {
+      this.counts.textContent = countsText(this.rowCounts());
+      this.clearStaleNotice(this.rowCounts());
+    }
   }
 
   /** A re-synthesis was started from a row of this chapter. */
@@ -447,10 +451,21 @@ export class ChapterView {
         `chapter-${this.summary.position + 1}.${fmt}`,
       );
       say(this.status, `Downloaded ${name}.`, "ok");
+      this.status.dataset.condition = "";
     } catch (error) {
       say(this.status, error.message, "error");
+      this.status.dataset.condition = error.status === 409 ? "not-ready" : "";
     } finally {
       this.downloadButton.disabled = false;
+    }
+  }
+
+  /** A "not ready" message ends when every sentence of the chapter has audio. */
+  clearStaleNotice(counts) {
+    if (this.status.dataset.condition !== "not-ready") return;
+    if (counts.total && counts.done === counts.total) {
+      say(this.status, "");
+      this.status.dataset.condition = "";
     }
   }
 }

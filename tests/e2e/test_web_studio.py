@@ -222,10 +222,16 @@ def test_stale_messages_go_and_messages_speak_the_pages_words(
     text = status.inner_text()
     assert "“True messages”" in text and "sentences" in text and "press Convert" in text
     assert "segment" not in text and str(project["id"]) not in text
+    chapter = page.get_by_role("region", name="The return")
+    chapter.get_by_role("button", name="Download chapter: The return").click()
+    chapter_status = chapter.locator(".chapter-body > .status-line")
+    expect(chapter_status).to_contain_text("The chapter “The return” is not ready yet")
     tab.shot("33-not-ready")
     page.get_by_role("button", name="Convert").click()
     expect(page.locator(".progress-text")).to_contain_text("Conversion finished", timeout=90_000)
+    # Both notices went away with their condition, without anything being clicked.
     expect(status).to_be_hidden()
+    expect(chapter_status).to_be_hidden()
 
     # A correction over the limit: the page's words, not the raw validation text.
     row = _rows(page, "The harbour").nth(1)
