@@ -322,6 +322,7 @@ def _queue(
             params=params,
             voice_version=job.voice_version,
             pool=job.pool,
+            conversion_id=conversion.id,
         )
         updates.append(
             {
@@ -576,6 +577,7 @@ def requeue_unpublished(session: Session) -> int:
             params=SynthesisParams(speed=project.speed),
             voice_version=segment.voice_version,
             pool=targets.get(voice, (None, None))[1],
+            conversion_id=segment.conversion_id,
         )
         outbox.append(_outbox_row(task, now))
     for i in range(0, len(outbox), _CHUNK):

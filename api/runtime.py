@@ -25,7 +25,7 @@ from synthesis.base import Synthesizer
 from synthesis.factory import default_synthesizer
 from text_processing.isolation import DocumentPool
 from text_processing.limits import DocumentLimits
-from worker.control import StoppedProjects
+from worker.control import StoppedTasks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Runtime:
     results_consumer: Service | None = None
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
-    stopped_projects: StoppedProjects = field(default_factory=StoppedProjects)
+    stopped_tasks: StoppedTasks = field(default_factory=StoppedTasks)
     documents: DocumentPool | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -179,7 +179,7 @@ class Runtime:
             publisher,
             stopping=self._stopping,
             worker="embedded",
-            stopped=self.stopped_projects,
+            stopped=self.stopped_tasks,
         )
         return self.transport.consumer(
             self.transport.topology.tasks,
@@ -245,7 +245,7 @@ class Runtime:
     def _on_event(self, event: EventMessage) -> None:
         # The embedded workers hear of paused, cancelled and deleted projects from this
         # replica's own listener (a separate worker process binds its own queue).
-        self.stopped_projects.observe(event)
+        self.stopped_tasks.observe(event)
         self.hub.publish_threadsafe(event)
 
     def _on_result(self, applied: AppliedResult) -> None:

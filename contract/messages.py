@@ -93,6 +93,9 @@ class TaskMessage(_Message):
     voice_version: str | None = Field(default=None, max_length=20)
     # The TorchServe pool that serves the voice ("cpu", "gpu"); the worker maps it to a URL.
     pool: str | None = Field(default=None, max_length=20)
+    # The conversion the task belongs to: a worker drops the tasks of a paused or cancelled one
+    # unsynthesized (None: a task written before it was carried).
+    conversion_id: int | None = None
 
     def voice_target(self) -> dict[str, str]:
         """The synthesizer keywords that pin the voice version and pool (empty if neither)."""

@@ -1,11 +1,14 @@
-"""Which projects' tasks a worker drops unsynthesized: those whose conversion was paused or
-cancelled, or that were deleted, as the API announces on the events exchange.
+"""Which tasks a worker drops unsynthesized: those of a conversion that was paused or cancelled,
+and those of a project that was deleted, as the API announces on the events exchange.
 
 The API withdraws a stopped conversion's tasks that are still in its outbox; the ones already on
 the tasks queue reach the workers, which answer them with a ``skipped`` result instead of
-synthesizing them (the API then leaves the sentence waiting as "not converted"). A worker that
-starts after the announcement does not know of it: it synthesizes such a task, and the API keeps
-the audio (nothing is wasted, nothing is lost).
+synthesizing them (the API then leaves the sentence waiting as "not converted"). Tasks of other
+conversions of the same project (a one-sentence fix made meanwhile) go on. A worker that starts
+after the announcement does not know of it: it synthesizes such a task, and the API keeps the
+audio (nothing is wasted, nothing is lost). Any event that shows the conversion running again
+(its ``conversion`` event, or a ``segment`` event that carries it) lifts the stop, so a missed
+"resumed" is repaired by the next result.
 """
 
 from __future__ import annotations
@@ -13,47 +16,56 @@ from __future__ import annotations
 import logging
 import threading
 
-from contract.messages import EventMessage
+from contract.messages import EventMessage, TaskMessage
 
 log = logging.getLogger(__name__)
 
 
-class StoppedProjects:
-    """The set of stopped projects, fed by events (thread-safe)."""
+class StoppedTasks:
+    """The stopped conversions and the deleted projects, fed by events (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stopped: set[int] = set()
+        self._conversions: set[int] = set()
+        self._projects: set[int] = set()
 
     def observe(self, event: EventMessage) -> None:
         """Take note of a ``conversion`` event (its ``state``), a ``segment`` event of a running
-        conversion (the project runs: repairs a missed resume), or a ``deleted`` event."""
+        conversion, or a ``deleted`` event."""
         if event.type == "deleted":
-            stop = True
-        else:
-            conversion = (
-                event.data
-                if event.type == "conversion"
-                else event.data.get("conversion")
-                if event.type == "segment"
-                else None
-            )
-            if not isinstance(conversion, dict) or conversion.get("kind") != "project":
-                return  # a one-sentence fix neither stops nor resumes the book
-            state = conversion.get("state")
-            if state == "running":
-                stop = False
-            elif state in ("paused", "cancelled") and event.type == "conversion":
-                stop = True
-            else:
-                return
-        with self._lock:
-            if stop:
-                self._stopped.add(event.project_id)
-            else:
-                self._stopped.discard(event.project_id)
-        log.info("project %d: tasks %s", event.project_id, "dropped" if stop else "resumed")
+            with self._lock:
+                self._projects.add(event.project_id)
+            log.info("project %d deleted: its tasks are dropped", event.project_id)
+            return
+        conversion = (
+            event.data
+            if event.type == "conversion"
+            else event.data.get("conversion")
+            if event.type == "segment"
+            else None
+        )
+        if not isinstance(conversion, dict) or not isinstance(conversion.get("id"), int):
+            return
+        ident, state = conversion["id"], conversion.get("state")
+        if state == "running":
+            with self._lock:
+                if ident not in self._conversions:
+                    return
+                self._conversions.discard(ident)
+            log.info("conversion %d runs again", ident)
+        elif state in ("paused", "cancelled") and event.type == "conversion":
+            with self._lock:
+                self._conversions.add(ident)
+            log.info("conversion %d %s: its tasks are dropped", ident, state)
 
-    def __contains__(self, project_id: object) -> bool:
+    def conversion_stopped(self, conversion_id: int) -> bool:
+        """Whether the conversion's tasks are being dropped."""
         with self._lock:
-            return project_id in self._stopped
+            return conversion_id in self._conversions
+
+    def drops(self, task: TaskMessage) -> bool:
+        """Whether ``task`` is to be answered ``skipped`` without synthesis."""
+        with self._lock:
+            return task.project_id in self._projects or (
+                task.conversion_id is not None and task.conversion_id in self._conversions
+            )

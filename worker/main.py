@@ -27,7 +27,7 @@ from messaging.publisher import Publisher
 from messaging.types import Delivery, Handler, MessagePublisher, Outcome, PublishError
 from synthesis.base import Synthesizer, TransientSynthesisError
 from synthesis.torchserve import TorchServeSynthesizer
-from worker.control import StoppedProjects
+from worker.control import StoppedTasks
 from worker.health import HealthServer
 from worker.task import RetryAbandoned, process_task, worker_name
 
@@ -45,7 +45,7 @@ def make_task_handler(
     *,
     stopping: threading.Event | None = None,
     worker: str | None = None,
-    stopped: StoppedProjects | None = None,
+    stopped: StoppedTasks | None = None,
 ) -> Handler:
     """The handler for ``<prefix>.tasks``, for the RabbitMQ and the in-process consumer alike.
 
@@ -62,8 +62,8 @@ def make_task_handler(
         publisher: Where the results go.
         stopping: Set on shutdown; a task waiting out a retry back-off is requeued at once.
         worker: Name recorded in results (default ``hostname-pid``).
-        stopped: Projects whose tasks are answered ``skipped`` without synthesis (paused,
-            cancelled or deleted; see :mod:`worker.control`).
+        stopped: Which tasks are answered ``skipped`` without synthesis (of a paused or
+            cancelled conversion, or a deleted project; see :mod:`worker.control`).
     """
     name = worker or worker_name()
     stop = stopping or threading.Event()
@@ -81,7 +81,7 @@ def make_task_handler(
             log.error("dead-lettering an invalid task message: %s", e)
             return Outcome.REJECT
         give_up = delivery.delivery_count >= last_delivery
-        if stopped is not None and task.project_id in stopped:
+        if stopped is not None and stopped.drops(task):
             return _skip(task, publisher, name)
         try:
             result = process_task(
@@ -137,7 +137,7 @@ def _skip(task: TaskMessage, publisher: MessagePublisher, name: str) -> Outcome:
     except PublishError as e:
         log.error("task %s: skip not published (%s); requeueing the task", task.task_id, e)
         return Outcome.REQUEUE
-    log.info("task %s of stopped project %d skipped", task.task_id, task.project_id)
+    log.info("task %s of project %d skipped (stopped)", task.task_id, task.project_id)
     return Outcome.ACK
 
 
@@ -145,7 +145,7 @@ def _parse_task(delivery: Delivery) -> TaskMessage:
     return TaskMessage.from_wire(delivery.body, delivery.headers)
 
 
-def _observe(stopped: StoppedProjects, delivery: Delivery) -> Outcome:
+def _observe(stopped: StoppedTasks, delivery: Delivery) -> Outcome:
     # An event this worker cannot read is no instruction to it.
     with contextlib.suppress(MessageError):
         stopped.observe(EventMessage.from_wire(delivery.body, delivery.headers))
@@ -204,7 +204,7 @@ def run_worker(
     synth: Synthesizer = synthesizer or TorchServeSynthesizer(settings)
     stopping = stop or threading.Event()
     publisher = Publisher(settings, name="voxmill-worker-results")
-    stopped = StoppedProjects()
+    stopped = StoppedTasks()
     handler = make_task_handler(settings, synth, publisher, stopping=stopping, stopped=stopped)
     control = Consumer.for_events(
         settings, functools.partial(_observe, stopped), name="voxmill-worker-control"

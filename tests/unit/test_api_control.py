@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from api.models import Chapter, Document, OutboxMessage, Project, Segment
 from api.runtime import Runtime
 from audio import codecs as audio
-from contract.messages import EventMessage, ResultMessage, SynthesisParams
+from contract.messages import EventMessage, ResultMessage, SynthesisParams, TaskMessage
 from contract.settings import Settings
 from synthesis.base import Audio, EncodedAudio
-from worker.control import StoppedProjects
+from worker.control import StoppedTasks
 
 RATE = 22050
 SENTENCES = [f"Sentence number {n} is here." for n in range(1, 9)]
@@ -107,7 +107,8 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
     assert paused.status_code == 200, paused.text
     assert paused.json()["state"] == "paused"
     assert paused.json()["eta_s"] is None
-    wait(lambda: pid in runtime(client).stopped_projects, "the workers to hear of the pause")
+    stop = runtime(client).stopped_tasks
+    wait(lambda: stop.conversion_stopped(conversion["id"]), "the workers to hear of the pause")
     in_flight = len(voice.calls)
     voice.gate.set()
     # The sentence being synthesized keeps its audio; the rest wait, none failed.
@@ -130,6 +131,27 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
     refused = client.post(f"/v1/projects/{pid}/conversions")
     assert refused.status_code == 409
     assert "paused" in refused.json()["detail"] and "resume" in refused.json()["detail"]
+
+    # A one-sentence fix made while the book is paused is synthesized all the same.
+    chapters = client.get(f"/v1/projects/{pid}").json()["chapters"]
+    done_one = next(
+        seg
+        for c in chapters
+        for b in client.get(f"/v1/chapters/{c['id']}").json()["blocks"]
+        for seg in b["segments"]
+        if seg["status"] == "done"
+    )
+    fix = client.post(
+        f"/v1/segments/{done_one['id']}/resynthesize", json={"text": "A fixed sentence."}
+    ).json()
+    wait(
+        lambda: (
+            client.get(f"/v1/conversions/{fix['conversion']['id']}").json()["state"] == "finished"
+        ),
+        "the fix made during the pause",
+    )
+    assert client.get(f"/v1/segments/{done_one['id']}").json()["status"] == "done"
+    assert "A fixed sentence." in voice.calls
 
     resumed = client.post(f"/v1/conversions/{conversion['id']}/resume")
     assert resumed.status_code == 200, resumed.text
@@ -158,7 +180,8 @@ def test_cancel_puts_unfinished_sentences_back_and_convert_starts_them_again(
     wait(lambda: voice.calls, "the first sentence to be synthesized")
     cancelled = client.post(f"/v1/conversions/{conversion['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
-    wait(lambda: pid in runtime(client).stopped_projects, "the workers to hear of it")
+    stop = runtime(client).stopped_tasks
+    wait(lambda: stop.conversion_stopped(conversion["id"]), "the workers to hear of it")
     voice.gate.set()
     wait(lambda: statuses(client, pid)["queued"] == 0, "nothing left in progress")
     assert client.get(f"/v1/projects/{pid}").json()["active_conversion"] is None
@@ -245,22 +268,36 @@ def test_rename_and_speed_and_resynthesize_everything_keeps_the_previous_take(
         assert segment.previous_duration_ms == segment.duration_ms
 
 
-def test_stopped_projects_follow_the_conversion_events() -> None:
-    stopped = StoppedProjects()
+def test_stopped_tasks_follow_the_conversion_events() -> None:
+    stopped = StoppedTasks()
 
-    def event(kind: str, state: str, project: int = 7) -> EventMessage:
-        return EventMessage(
-            type="conversion", project_id=project, data={"kind": kind, "state": state}
+    def task(conversion_id: int | None, project: int = 7) -> TaskMessage:
+        return TaskMessage(
+            task_id="t",
+            project_id=project,
+            segment_id=1,
+            voice="joe",
+            text="Hi.",
+            conversion_id=conversion_id,
         )
 
-    stopped.observe(event("project", "paused"))
-    assert 7 in stopped
-    stopped.observe(event("segment", "running"))  # a one-sentence fix resumes nothing
-    assert 7 in stopped
-    stopped.observe(event("project", "running"))
-    assert 7 not in stopped
+    def event(ident: int, state: str, type_: str = "conversion") -> EventMessage:
+        data: dict[str, object] = {"id": ident, "kind": "project", "state": state}
+        if type_ == "segment":
+            data = {"segment_id": 1, "conversion": data}
+        return EventMessage(type=type_, project_id=7, data=data)
+
+    stopped.observe(event(3, "paused"))
+    assert stopped.drops(task(3))
+    # A one-sentence fix of the same project made meanwhile goes on; so do older tasks.
+    assert not stopped.drops(task(4)) and not stopped.drops(task(None))
+    # A result of the conversion, running again, lifts the stop (a missed "resumed").
+    stopped.observe(event(3, "running", "segment"))
+    assert not stopped.drops(task(3))
+    stopped.observe(event(3, "cancelled"))
+    assert stopped.drops(task(3))
     stopped.observe(EventMessage(type="deleted", project_id=8, data={"project_id": 8}))
-    assert 8 in stopped
+    assert stopped.drops(task(None, project=8)) and stopped.drops(task(5, project=8))
 
 
 def test_a_skipped_result_round_trips_the_wire() -> None:
