@@ -48,11 +48,14 @@ class StoppedTasks:
             return
         ident, state = conversion["id"], conversion.get("state")
         if state == "running":
+            # Running: resumed, or a new conversion. SQLite (the embedded mode) may give a new
+            # project or conversion the id of a deleted one, so a running one clears both.
             with self._lock:
-                if ident not in self._conversions:
-                    return
+                known = ident in self._conversions or event.project_id in self._projects
                 self._conversions.discard(ident)
-            log.info("conversion %d runs again", ident)
+                self._projects.discard(event.project_id)
+            if known:
+                log.info("conversion %d of project %d runs", ident, event.project_id)
         elif state in ("paused", "cancelled") and event.type == "conversion":
             with self._lock:
                 self._conversions.add(ident)

@@ -298,6 +298,13 @@ def test_stopped_tasks_follow_the_conversion_events() -> None:
     assert stopped.drops(task(3))
     stopped.observe(EventMessage(type="deleted", project_id=8, data={"project_id": 8}))
     assert stopped.drops(task(None, project=8)) and stopped.drops(task(5, project=8))
+    # SQLite reuses the ids of deleted rows: a conversion running under the id of a deleted
+    # project (or of a cancelled conversion) is not stopped.
+    reused = EventMessage(
+        type="conversion", project_id=8, data={"id": 3, "kind": "project", "state": "running"}
+    )
+    stopped.observe(reused)
+    assert not stopped.drops(task(3, project=8))
 
 
 def test_a_skipped_result_round_trips_the_wire() -> None:
