@@ -9,6 +9,8 @@ TOOLS := .tools
 HELM := $(TOOLS)/helm/helm
 # Installed by scripts/install-chart-tools.sh; its copy of the lockfile marks a finished install.
 CHART_TOOLS := $(TOOLS)/chart-tools/package-lock.json
+# Installed by scripts/install-ui-tools.sh (axe-core for the browser tests' accessibility checks).
+UI_TOOLS := $(TOOLS)/ui-tools/package-lock.json
 PORT ?= 8000
 MARS := model-store/joe.mar
 RUN := .run
@@ -17,7 +19,7 @@ PACKAGES := contract text_processing audio handlers synthesis messaging worker a
             cli devtools
 
 .PHONY: help run test lint typecheck unit integration e2e deploy-test mar torchserve torchserve-stop \
-        stack stack-down services browser helm chart-tools chart-schema bench clean loadtest
+        stack stack-down services browser helm chart-tools chart-schema bench clean loadtest ui-tools
 
 help:
 	@echo "make run              start Voxmill (embedded mode) on http://127.0.0.1:$(PORT)"
@@ -61,6 +63,10 @@ helm: $(HELM)
 $(HELM):
 	bash scripts/install-helm.sh $(TOOLS)
 
+ui-tools: $(UI_TOOLS)
+$(UI_TOOLS): scripts/ui-tools/package-lock.json
+	bash scripts/install-ui-tools.sh $(TOOLS)
+
 chart-tools: $(CHART_TOOLS)
 $(CHART_TOOLS): scripts/chart-tools/package-lock.json
 	bash scripts/install-chart-tools.sh $(TOOLS)
@@ -77,13 +83,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy $(PACKAGES) scripts/chart_schema.py
 
-test: $(STAMP) services browser $(HELM) $(CHART_TOOLS) $(MARS) lint typecheck
+test: $(STAMP) services browser $(HELM) $(CHART_TOOLS) $(UI_TOOLS) $(MARS) lint typecheck
 	PATH=$(abspath $(TOOLS)/helm):$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider --timeout=900 tests
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-e2e: $(STAMP) $(MARS) browser
+e2e: $(STAMP) $(MARS) browser $(UI_TOOLS)
 	$(BIN)/pytest -p no:cacheprovider -m e2e tests/e2e
 
 deploy-test: $(STAMP) $(HELM) $(CHART_TOOLS)

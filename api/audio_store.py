@@ -140,8 +140,13 @@ def sweep_orphans(
     with session_factory() as session:
         for i in range(0, len(candidates), 500):
             chunk = candidates[i : i + 500]
+            # A previous take (kept to compare and pick back) is referenced too.
             used = set(
                 session.scalars(select(Segment.audio_key).where(Segment.audio_key.in_(chunk)))
+            ) | set(
+                session.scalars(
+                    select(Segment.previous_audio_key).where(Segment.previous_audio_key.in_(chunk))
+                )
             )
             for key in chunk:
                 if key not in used:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.models import (
@@ -326,6 +326,7 @@ def _queue(
             params=params,
             voice_version=job.voice_version,
             pool=job.pool,
+            conversion_id=conversion.id,
         )
         updates.append(
             {
@@ -347,7 +348,9 @@ def _queue(
     return len(updates)
 
 
-def start_conversion(session: Session, *, project: Project, force: bool = False) -> Conversion:
+def start_conversion(
+    session: Session, *, project: Project, force: bool = False, everything: bool = False
+) -> Conversion:
     """Queue every segment of the project that is not done yet, in one transaction with its
     outbox rows.
 
@@ -356,6 +359,8 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         project: The project to convert.
         force: Also re-queue segments still queued by an earlier conversion (their late results
             are then ignored, since they carry the old task id).
+        everything: Queue the segments that have audio too (after a change of voice or speed);
+            each keeps its current take as the previous one until the new one replaces it.
 
     Returns:
         The new conversion (``total`` may be 0 when everything is done already; it is then
@@ -366,16 +371,41 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
     """
     running = active_conversion(session, project_id=project.id)
     if running is not None and not force:
+        finished = f"{running.done + running.failed} of {running.total} sentences finished"
+        if running.stopped == "paused":
+            raise ConflictError(
+                f"the conversion of this project is paused ({finished}); resume it or cancel it"
+            )
         raise ConflictError(
-            f"conversion {running.id} of this project is still running "
-            f"({running.done + running.failed} of {running.total} segments finished); wait for "
-            'it to finish, or start again with {"force": true} to re-queue its remaining segments'
+            f"the conversion of this project is still running ({finished}); wait for it to "
+            'finish, or start again with {"force": true} to re-queue its remaining sentences'
         )
     wanted = [SegmentStatus.PENDING, SegmentStatus.FAILED]
     if force:
         wanted.append(SegmentStatus.QUEUED)
+    if everything:
+        wanted.append(SegmentStatus.DONE)
     if running is not None:
         running.finished_at = utcnow()  # superseded: its remaining segments move to the new one
+    conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
+    session.add(conversion)
+    session.flush()
+    conversion.total = queue_where(
+        session,
+        project=project,
+        conversion=conversion,
+        condition=Segment.status.in_(wanted),
+    )
+    if conversion.total == 0:
+        conversion.finished_at = conversion.started_at
+    return conversion
+
+
+def queue_where(
+    session: Session, *, project: Project, conversion: Conversion, condition: ColumnElement[bool]
+) -> int:
+    """Queue the project's segments that match ``condition`` for ``conversion``, in reading
+    order, each with its voice resolved and its text from the lexicon. Returns how many."""
     rows = session.execute(
         select(
             Segment.id,
@@ -390,13 +420,10 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         )
         .join(Block, Segment.block_id == Block.id)
         .join(Chapter, Block.chapter_id == Chapter.id)
-        .where(Segment.project_id == project.id, Segment.status.in_(wanted))
+        .where(Segment.project_id == project.id, condition)
         .order_by(Chapter.position, Block.position, Segment.position)
     ).all()
     lexicon = project_lexicon(session, project_id=project.id)
-    conversion = Conversion(project_id=project.id, kind="project", started_at=utcnow())
-    session.add(conversion)
-    session.flush()
     jobs = [
         (
             r[0],
@@ -406,12 +433,7 @@ def start_conversion(session: Session, *, project: Project, force: bool = False)
         )
         for r in rows
     ]
-    conversion.total = _queue(
-        session, project=project, conversion=conversion, segments=_resolve(jobs, session)
-    )
-    if conversion.total == 0:
-        conversion.finished_at = conversion.started_at
-    return conversion
+    return _queue(session, project=project, conversion=conversion, segments=_resolve(jobs, session))
 
 
 def resynthesize(
@@ -438,7 +460,7 @@ def resynthesize(
     """
     if segment.status == SegmentStatus.QUEUED:
         raise ConflictError(
-            f"segment {segment.id} is being synthesized right now; wait until it is done or "
+            "this sentence is being synthesized right now; wait until it is done or "
             "failed, then resynthesize it"
         )
     from text_processing.frontend import spoken_form
@@ -449,6 +471,8 @@ def resynthesize(
         segment.spoken_text = spoken_text
         segment.spoken_override = True
     if text is not None:
+        if text != segment.text and segment.status == SegmentStatus.DONE:
+            segment.previous_text = segment.text  # what the take about to be replaced says
         segment.text = text
         if spoken_text is None:
             segment.spoken_text = spoken_form(text, lexicon)
@@ -486,6 +510,48 @@ def resynthesize(
     )
     session.refresh(segment)
     return conversion
+
+
+def swap_takes(session: Session, *, segment: Segment) -> None:
+    """Exchange the segment's current and previous take (audio or its object key, lengths,
+    timings, and the text each one spoke when a correction changed it; the spoken form follows
+    the text).
+
+    Raises:
+        ConflictError: There is no previous take, or the segment is being synthesized.
+    """
+    if segment.status == SegmentStatus.QUEUED:
+        raise ConflictError(
+            "this sentence is being synthesized right now; wait until it is done, then compare"
+        )
+    has_previous = segment.previous_audio is not None or segment.previous_audio_key is not None
+    has_current = segment.audio is not None or segment.audio_key is not None
+    if not (has_previous and has_current):
+        raise ConflictError("this sentence has no previous take to pick")
+    segment.audio, segment.previous_audio = segment.previous_audio, segment.audio
+    segment.audio_key, segment.previous_audio_key = segment.previous_audio_key, segment.audio_key
+    segment.timings, segment.previous_timings = segment.previous_timings, segment.timings
+    segment.sample_rate, segment.previous_sample_rate = (
+        segment.previous_sample_rate,
+        segment.sample_rate,
+    )
+    segment.num_samples, segment.previous_num_samples = (
+        segment.previous_num_samples,
+        segment.num_samples,
+    )
+    segment.duration_ms, segment.previous_duration_ms = (
+        segment.previous_duration_ms,
+        segment.duration_ms,
+    )
+    segment.status = SegmentStatus.DONE
+    segment.last_error = None
+    if segment.previous_text is not None and segment.previous_text != segment.text:
+        from text_processing.frontend import spoken_form
+
+        segment.text, segment.previous_text = segment.previous_text, segment.text
+        lexicon = project_lexicon(session, project_id=segment.project_id)
+        segment.spoken_text = spoken_form(segment.text, lexicon)
+        segment.spoken_override = False
 
 
 def requeue_unpublished(session: Session, *, queued_before: datetime | None = None) -> int:
@@ -534,6 +600,7 @@ def requeue_unpublished(session: Session, *, queued_before: datetime | None = No
             params=SynthesisParams(speed=project.speed),
             voice_version=segment.voice_version,
             pool=targets.get(voice, (None, None))[1],
+            conversion_id=segment.conversion_id,
         )
         outbox.append(_outbox_row(task, now))
         if queued_before is not None:

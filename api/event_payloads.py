@@ -10,8 +10,13 @@ event          ``data``
 =============  ========================================================================
 ``snapshot``   :class:`~api.schemas.ProjectDetail` (first, and after a resync)
 ``segment``    :class:`SegmentEvent`: a sentence changed status
-``conversion`` :class:`~api.schemas.ConversionOut`: a conversion started
+``conversion`` :class:`~api.schemas.ConversionOut`: a conversion started, was paused,
+               resumed or cancelled (its ``state`` says which)
+``deleted``    :class:`DeletedEvent`: the project was deleted
 =============  ========================================================================
+
+The workers listen too (:mod:`worker.control`): they drop the tasks of a project whose
+conversion is paused or cancelled, or that was deleted.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class SegmentEvent(BaseModel):
 
 
 def conversion_event(conversion: ConversionOut) -> EventMessage:
-    """The ``conversion`` event: a conversion started (its progress as the REST API has it)."""
+    """The ``conversion`` event: a conversion started, was paused, resumed or cancelled (its
+    progress and state as the REST API has it)."""
     return EventMessage(
         type="conversion",
         project_id=conversion.project_id,
@@ -57,9 +63,21 @@ def conversion_event(conversion: ConversionOut) -> EventMessage:
     )
 
 
+class DeletedEvent(BaseModel):
+    """The project was deleted (with its documents, audio and queued tasks)."""
+
+    project_id: int
+
+
+def deleted_event(project_id: int) -> EventMessage:
+    """The ``deleted`` event of a project."""
+    data = DeletedEvent(project_id=project_id).model_dump(mode="json")
+    return EventMessage(type="deleted", project_id=project_id, data=data)
+
+
 class ProjectEventDoc(BaseModel):
     """One server-sent event of a project's stream (for the OpenAPI document): ``event`` is the
     SSE event name, ``data`` its JSON."""
 
-    event: Literal["snapshot", "segment", "conversion"]
-    data: ProjectDetail | SegmentEvent | ConversionOut
+    event: Literal["snapshot", "segment", "conversion", "deleted"]
+    data: ProjectDetail | SegmentEvent | ConversionOut | DeletedEvent

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from api.audio_store import segment_audio, segment_audios
-from api.models import Block, Chapter, Segment, SegmentStatus
+from api.models import Block, Chapter, Project, Segment, SegmentStatus
 from audio import codecs as audio
 from audio.mastering import Preset, master
 from audio.resample import resample, resampled_length
@@ -62,6 +62,10 @@ class Layout:
         return sum(present) + gap * max(0, len(present) - 1)
 
 
+# The words the web UI uses for each status (messages speak the page's words).
+_STATUS_WORDS = {"queued": "in progress", "pending": "not converted", "failed": "failed"}
+
+
 def _require_done(session: Session, where: object, what: str) -> None:
     rows = session.execute(
         select(Segment.status, func.count(Segment.id)).where(where).group_by(Segment.status)  # type: ignore[arg-type]
@@ -69,15 +73,24 @@ def _require_done(session: Session, where: object, what: str) -> None:
     counts = {SegmentStatus(s).value: n for s, n in rows}
     total = sum(counts.values())
     if total == 0:
-        raise NotReadyError(f"{what} has no segments yet; upload a document first")
+        raise NotReadyError(f"{what} has no sentences yet; add a document first")
     done = counts.get("done", 0)
     if done < total:
         missing = ", ".join(
-            f"{counts[s]} {s}" for s in ("queued", "pending", "failed") if counts.get(s)
+            f"{counts[s]} {_STATUS_WORDS[s]}"
+            for s in ("queued", "pending", "failed")
+            if counts.get(s)
         )
+        todo = []
+        if counts.get("queued"):
+            todo.append("wait for the conversion to finish")
+        if counts.get("pending"):
+            todo.append("press Convert")
+        if counts.get("failed"):
+            todo.append("retry or fix the failed sentences")
         raise NotReadyError(
-            f"{what} is not ready: {done} of {total} segments are done ({missing}); wait for "
-            "the conversion to finish, start a conversion, or resynthesize the failed segments"
+            f"{what} is not ready yet: {done} of {total} sentences have audio ({missing}); "
+            + ", then ".join(todo)
         )
 
 
@@ -91,10 +104,12 @@ def layout(
     """
     if chapter_id is not None:
         where = Segment.chapter_id == chapter_id
-        what = f"chapter {chapter_id}"
+        title = session.scalar(select(Chapter.title).where(Chapter.id == chapter_id))
+        what = f"the chapter “{title}”" if title is not None else "the chapter"
     else:
         where = Segment.project_id == project_id
-        what = f"project {project_id}"
+        name = session.scalar(select(Project.name).where(Project.id == project_id))
+        what = f"the project “{name}”" if name is not None else "the project"
     _require_done(session, where, what)
     rows = session.execute(
         select(Chapter.id, Block.id, Segment.sample_rate, Segment.num_samples)
@@ -239,14 +254,19 @@ def segment_file(segment: Segment, fmt: str) -> bytes:
     session = object_session(segment)
     data = segment_audio(session, segment.audio, segment.audio_key) if session else segment.audio
     if segment.status != SegmentStatus.DONE or not data:
-        state = f"{segment.status.value}" + (
+        state = _STATUS_WORDS.get(segment.status.value, segment.status.value) + (
             f": {segment.last_error}" if segment.last_error else ""
         )
         raise NotReadyError(
-            f"segment {segment.id} has no audio yet (it is {state}); start a conversion or "
-            "resynthesize it, and wait until it is done"
+            f"this sentence has no audio yet (it is {state}); convert or re-synthesize it, and "
+            "wait until it is done"
         )
+    return encoded(data, fmt)
+
+
+def encoded(flac: bytes, fmt: str) -> bytes:
+    """Stored FLAC as ``fmt`` (as is for FLAC, otherwise decoded and encoded again)."""
     if fmt == "flac":
-        return data
-    samples, rate = audio.decode(data)
+        return flac
+    samples, rate = audio.decode(flac)
     return audio.encode(samples, rate, fmt)

@@ -30,7 +30,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import crud
+from api import control, crud
 from api.job_outputs import MEDIA_TYPES, export_audio, export_timings
 from api.models import (
     Conversion,
@@ -256,12 +256,11 @@ def cancel_job(session: Session, job: Job) -> bool:
             .where(Segment.project_id == job.project_id, Segment.status == SegmentStatus.QUEUED)
             .values(status=SegmentStatus.PENDING, task_id=None, updated_at=utcnow())
         )
-    if job.conversion_id is not None:
-        session.execute(
-            update(Conversion)
-            .where(Conversion.id == job.conversion_id, Conversion.finished_at.is_(None))
-            .values(finished_at=utcnow())
-        )
+    conversion = session.get(Conversion, job.conversion_id) if job.conversion_id else None
+    if conversion is not None and conversion.finished_at is None:
+        # Marked cancelled: once the caller publishes the conversion's event, workers answer
+        # its tasks already in RabbitMQ "skipped" without synthesizing them (worker.control).
+        control.cancel(session, conversion=conversion)
     return True
 
 

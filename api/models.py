@@ -238,6 +238,17 @@ class Segment(Base):
     voice: Mapped[str | None] = mapped_column(String(100))
     voice_version: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Proofing: flagged by the user for another listen, and the take a re-synthesis replaced (so
+    # the two can be compared and the old one picked back).
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    previous_audio: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    previous_text: Mapped[str | None] = mapped_column(Text)
+    previous_sample_rate: Mapped[int | None] = mapped_column(Integer)
+    previous_num_samples: Mapped[int | None] = mapped_column(BigInteger)
+    previous_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # The previous take's object (segment audio in the object store) and its timings.
+    previous_audio_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    previous_timings: Mapped[dict[str, object] | None] = mapped_column(JSON, deferred=True)
 
     block: Mapped[Block] = relationship(back_populates="segments")
 
@@ -261,6 +272,9 @@ class Conversion(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "paused" (no new tasks until resumed) or "cancelled" (finished early); None while it runs
+    # or once it finished by itself.
+    stopped: Mapped[str | None] = mapped_column(String(20))
 
 
 class OutboxMessage(Base):

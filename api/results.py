@@ -5,6 +5,12 @@ the result's: one conditional UPDATE does both the check and the write, so two c
 racing on two threads (or two API replicas) cannot both apply, and the conversion's counters are
 incremented only by the one that did. The message is acked after the transaction commits.
 
+A paused or cancelled conversion puts its queued segments back to ``pending`` with their task id
+kept: audio that a worker was already making is still stored when it arrives (nothing is thrown
+away), while a failure or a ``skipped`` result for them changes nothing. A ``skipped`` result for
+a segment still queued (the worker heard of the pause first) puts it back to ``pending``. Storing
+new audio over old keeps the old take as the segment's previous one.
+
 The audio is stored as the voice handler encoded it: the consumer checks its magic bytes and
 takes its length from the result's metadata, without decoding it.
 """
@@ -16,15 +22,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, literal, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from api.audio_store import store_of
+from api.crud import queue_where
 from api.event_payloads import SegmentEvent
-from api.models import Conversion, Segment, SegmentStatus, UTCDateTime, utcnow
+from api.models import Conversion, Project, Segment, SegmentStatus, UTCDateTime, utcnow
 from api.schemas import ConversionOut
 from api.storage import ObjectError
 from contract.messages import EventMessage, MessageError, ResultMessage
@@ -53,6 +61,7 @@ class AppliedResult:
     failed: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    stopped: str | None = None
 
     def event(self) -> EventMessage:
         """The ``segment`` event browsers receive (:class:`api.event_payloads.SegmentEvent`)."""
@@ -68,6 +77,7 @@ class AppliedResult:
                 started_at=self.started_at,
                 finished_at=self.finished_at,
                 now=utcnow(),
+                stopped=self.stopped,
             )
         payload = SegmentEvent(
             segment_id=self.segment_id,
@@ -102,8 +112,11 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
     Returns:
         What changed, or ``None`` for a duplicate, stale (older attempt) or unknown result.
     """
+    if result.status == "skipped":
+        return _skipped(session, result)
     values: dict[str, object] = {"worker": result.worker or None, "updated_at": utcnow()}
     status = SegmentStatus.DONE if result.status == "done" else SegmentStatus.FAILED
+    waiting = [SegmentStatus.QUEUED]
     if status is SegmentStatus.DONE:
         audio = _audio_of(result)
         if isinstance(audio, str):
@@ -116,7 +129,20 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
             if store is not None:
                 # Written before the row that names it; an orphan (crash, duplicate) is swept.
                 key = store.put(data)
+            waiting.append(SegmentStatus.PENDING)  # paused meanwhile: keep what was made
+            # The take this one replaces stays as the previous take (compare and pick back).
+            had_audio = or_(Segment.audio.is_not(None), Segment.audio_key.is_not(None))
+
+            def kept(current: Any, previous: Any) -> Any:
+                return case((had_audio, current), else_=previous)
+
             values.update(
+                previous_audio=kept(Segment.audio, Segment.previous_audio),
+                previous_audio_key=kept(Segment.audio_key, Segment.previous_audio_key),
+                previous_sample_rate=kept(Segment.sample_rate, Segment.previous_sample_rate),
+                previous_num_samples=kept(Segment.num_samples, Segment.previous_num_samples),
+                previous_duration_ms=kept(Segment.duration_ms, Segment.previous_duration_ms),
+                previous_timings=kept(Segment.timings, Segment.previous_timings),
                 audio=None if key else data,
                 audio_key=key,
                 sample_rate=result.sample_rate,
@@ -132,7 +158,7 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
         update(Segment)
         .where(
             Segment.id == result.segment_id,
-            Segment.status == SegmentStatus.QUEUED,
+            Segment.status.in_(waiting),
             Segment.task_id == result.task_id,
         )
         .values(**values)
@@ -182,12 +208,13 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
             Conversion.failed,
             Conversion.started_at,
             Conversion.finished_at,
+            Conversion.stopped,
         )
         .execution_options(synchronize_session=False)
     ).first()
     if counters is None:
         return applied
-    kind, total, done_n, failed_n, started_at, finished_at = counters
+    kind, total, done_n, failed_n, started_at, finished_at, stopped = counters
     return replace(
         applied,
         conversion_kind=kind,
@@ -196,6 +223,64 @@ def apply_result(session: Session, result: ResultMessage) -> AppliedResult | Non
         failed=failed_n,
         started_at=started_at,
         finished_at=finished_at,
+        stopped=stopped,
+    )
+
+
+def _skipped(session: Session, result: ResultMessage) -> AppliedResult | None:
+    """A task the worker dropped unsynthesized. While its conversion is paused or cancelled the
+    sentence waits again as ``pending`` (nothing is counted). When the conversion runs again (the
+    worker had not heard of the resume yet) the sentence is queued again at once; its event
+    carries the running conversion, which also tells that worker the project runs again."""
+    row = session.execute(
+        select(Segment.project_id, Segment.chapter_id, Segment.conversion_id).where(
+            Segment.id == result.segment_id,
+            Segment.status == SegmentStatus.QUEUED,
+            Segment.task_id == result.task_id,
+        )
+    ).first()
+    if row is None:
+        return None
+    project_id, chapter_id, conversion_id = row
+    conversion = session.get(Conversion, conversion_id) if conversion_id is not None else None
+    if conversion is not None and conversion.stopped is None and conversion.finished_at is None:
+        project = session.get(Project, project_id)
+        assert project is not None  # a foreign key guarantees it
+        queue_where(
+            session,
+            project=project,
+            conversion=conversion,
+            condition=Segment.id == result.segment_id,
+        )
+        return AppliedResult(
+            project_id=project_id,
+            segment_id=result.segment_id,
+            chapter_id=chapter_id,
+            status=SegmentStatus.QUEUED,
+            duration_ms=None,
+            error=None,
+            conversion_id=conversion.id,
+            conversion_kind=conversion.kind,
+            total=conversion.total,
+            done=conversion.done,
+            failed=conversion.failed,
+            started_at=conversion.started_at,
+            finished_at=conversion.finished_at,
+        )
+    session.execute(
+        update(Segment)
+        .where(Segment.id == result.segment_id, Segment.task_id == result.task_id)
+        .values(status=SegmentStatus.PENDING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return AppliedResult(
+        project_id=project_id,
+        segment_id=result.segment_id,
+        chapter_id=chapter_id,
+        status=SegmentStatus.PENDING,
+        duration_ms=None,
+        error=None,
+        conversion_id=None,
     )
 
 

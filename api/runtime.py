@@ -31,6 +31,7 @@ from synthesis.base import Synthesizer
 from synthesis.factory import default_synthesizer
 from text_processing.isolation import DocumentPool
 from text_processing.limits import DocumentLimits
+from worker.control import StoppedTasks
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Runtime:
     results_consumer: Service | None = None
     listener: Service | None = None
     result_stats: ResultStats = field(default_factory=ResultStats)
+    stopped_tasks: StoppedTasks = field(default_factory=StoppedTasks)
     documents: DocumentPool | None = None
     # Admission between the lanes (api/lanes.py); set by create_app before start.
     gate: LaneGate | None = None
@@ -156,7 +158,7 @@ class Runtime:
             backoff=policy.relay_backoff,
         )
         self.sender = EventSender(event_publisher)
-        listener = self.transport.event_listener(self.hub.publish_threadsafe)
+        listener = self.transport.event_listener(self._on_event)
         handler = make_result_handler(
             self.session_factory,
             self._on_result,
@@ -214,7 +216,12 @@ class Runtime:
         publisher = self.transport.publisher("voxmill-embedded-worker")
         self.publishers.append(publisher)
         handler = make_task_handler(
-            self.settings, self.synthesizer, publisher, stopping=self._stopping, worker="embedded"
+            self.settings,
+            self.synthesizer,
+            publisher,
+            stopping=self._stopping,
+            worker="embedded",
+            stopped=self.stopped_tasks,
         )
         if self.gate is not None:
             # One CPU for everything: a book's sentence waits while a user's is synthesized.
@@ -309,6 +316,12 @@ class Runtime:
         """Fan ``event`` out to every replica (without blocking)."""
         if self.sender is not None:
             self.sender.send(event)
+
+    def _on_event(self, event: EventMessage) -> None:
+        # The embedded workers hear of paused, cancelled and deleted projects from this
+        # replica's own listener (a separate worker process binds its own queue).
+        self.stopped_tasks.observe(event)
+        self.hub.publish_threadsafe(event)
 
     def _on_result(self, applied: AppliedResult) -> None:
         self.notify(applied.event())

@@ -53,6 +53,22 @@ class ProjectOut(BaseModel):
     created_at: datetime
 
 
+class ProjectUpdate(BaseModel):
+    """Changes to a project: a field left out stays as it is. The voice is chosen with
+    ``PUT /v1/projects/{id}/voice``. A new speed applies to sentences synthesized from then on;
+    start a conversion with ``everything: true`` to re-synthesize the rest."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    speed: float | None = Field(
+        default=None,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        description="speaking rate, 1.0 = normal",
+    )
+
+
 class ProjectList(BaseModel):
     """A page of projects, newest first."""
 
@@ -88,6 +104,7 @@ class ChapterSummary(BaseModel):
     position: int
     title: str
     counts: Counts
+    document_id: int | None = Field(default=None, description="the document it came from")
     voice: str | None = Field(default=None, description="the chapter's own voice, if any")
     voice_version: str | None = None
 
@@ -114,7 +131,13 @@ class DocumentText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
-    format: Literal["markdown", "text", "ssml", "html"] = "text"
+    format: Literal["auto", "markdown", "text", "ssml", "html"] = Field(
+        default="auto",
+        description=(
+            "how to read the text; 'auto' (the default) reads it as Markdown when it is written "
+            "in Markdown (headings, emphasis, links, lists), else as plain text"
+        ),
+    )
     filename: str | None = Field(default=None, max_length=255)
 
 
@@ -127,6 +150,13 @@ class ConversionStart(BaseModel):
         default=False,
         description="also re-queue segments still queued by a running conversion",
     )
+    everything: bool = Field(
+        default=False,
+        description=(
+            "re-synthesize every sentence, those with audio too (after a change of voice or "
+            "speed); false: only the sentences without audio"
+        ),
+    )
 
 
 class ConversionOut(BaseModel):
@@ -135,7 +165,12 @@ class ConversionOut(BaseModel):
     id: int
     project_id: int
     kind: str
-    state: Literal["running", "finished"]
+    state: Literal["running", "paused", "cancelled", "finished"] = Field(
+        description=(
+            "running; paused (no new sentences are synthesized until it is resumed); cancelled "
+            "(stopped for good, its unfinished sentences are back to not converted); finished"
+        )
+    )
     total: int
     done: int
     failed: int
@@ -159,6 +194,7 @@ class ConversionOut(BaseModel):
             started_at=conversion.started_at,
             finished_at=conversion.finished_at,
             now=now,
+            stopped=conversion.stopped,
         )
 
     @classmethod
@@ -174,8 +210,10 @@ class ConversionOut(BaseModel):
         started_at: datetime,
         finished_at: datetime | None,
         now: datetime,
+        stopped: str | None = None,
     ) -> ConversionOut:
-        """From a conversion's stored counters (as an UPDATE ... RETURNING gives them)."""
+        """From a conversion's stored counters (as an UPDATE ... RETURNING gives them);
+        ``stopped`` is ``"paused"`` or ``"cancelled"`` when the user stopped it."""
         progress = compute_progress(
             total=total,
             done=done,
@@ -188,17 +226,37 @@ class ConversionOut(BaseModel):
             id=id,
             project_id=project_id,
             kind=kind,
-            state="finished" if progress.finished else "running",
+            state=_state(stopped, progress.finished),
             total=progress.total,
             done=progress.done,
             failed=progress.failed,
             queued=progress.queued,
             percent=progress.percent,
             rate_per_s=progress.rate_per_s,
-            eta_s=progress.eta_s,
+            eta_s=progress.eta_s if stopped is None else None,
             started_at=started_at,
             finished_at=finished_at,
         )
+
+
+def _state(
+    stopped: str | None, finished: bool
+) -> Literal["running", "paused", "cancelled", "finished"]:
+    if stopped == "cancelled":
+        return "cancelled"
+    if stopped == "paused" and not finished:
+        return "paused"
+    return "finished" if finished else "running"
+
+
+class DocumentSummary(BaseModel):
+    """A document of a project (delete it with
+    ``DELETE /v1/projects/{project_id}/documents/{id}``)."""
+
+    id: int
+    filename: str | None
+    kind: str | None
+    created_at: datetime
 
 
 class ProjectDetail(ProjectOut):
@@ -207,6 +265,7 @@ class ProjectDetail(ProjectOut):
     counts: Counts
     chapters: list[ChapterSummary]
     active_conversion: ConversionOut | None
+    documents: list[DocumentSummary] = Field(default_factory=list)
 
 
 class SegmentOut(BaseModel):
@@ -238,6 +297,15 @@ class SegmentOut(BaseModel):
     sample_rate: int | None
     voice: str | None = Field(default=None, description="the voice last queued for it")
     voice_version: str | None = Field(default=None, description="its exact version")
+    needs_review: bool = Field(default=False, description="flagged by a user for another listen")
+    previous_duration_ms: int | None = Field(
+        default=None,
+        description=(
+            "length of the take a re-synthesis replaced (null: none kept); listen with "
+            "``GET /v1/segments/{id}/audio?take=previous``, pick it back with "
+            "``POST /v1/segments/{id}/takes/swap``"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -251,6 +319,14 @@ class SegmentOut(BaseModel):
             values["spoken_override"] = False
             return values
         return data
+
+
+class SegmentUpdate(BaseModel):
+    """Proofing marks on a sentence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    needs_review: bool = Field(description="flag the sentence for another listen, or clear it")
 
 
 class BlockOut(BaseModel):

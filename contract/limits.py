@@ -61,8 +61,10 @@ PARSE_MEMORY_BYTES = 1024 * 1024 * 1024
 # Setting ``VOXMILL_PARSE_WORKERS``: document reader processes.
 PARSE_WORKERS = 2
 
-# Longest sentence before it is cut at clauses, then at spaces: a document's segments, and each
-# sentence inside one synthesis request (handler option ``chunk_chars``).
+# Longest piece of one sentence the voice handler gives the model in one call: inside one
+# synthesis request, longer sentences are cut at clauses, then at spaces (handler option
+# ``chunk_chars``). A document's sentence is one segment up to MAX_SEGMENT_CHARS (its written and
+# its spoken form), cut at clauses above it (text_processing.limits.DocumentLimits).
 MAX_SENTENCE_CHARS = 400
 # Longest pause one SSML ``<break>`` or one ``break_ms`` piece may ask for.
 MAX_BREAK_MS = 10_000

@@ -94,6 +94,9 @@ class TaskMessage(_Message):
     voice_version: str | None = Field(default=None, max_length=20)
     # The TorchServe pool that serves the voice ("cpu", "gpu"); the worker maps it to a URL.
     pool: str | None = Field(default=None, max_length=20)
+    # The conversion the task belongs to: a worker drops the tasks of a paused or cancelled one
+    # unsynthesized (None: a task written before it was carried).
+    conversion_id: int | None = None
 
     def voice_target(self) -> dict[str, str]:
         """The synthesizer keywords that pin the voice version and pool (empty if neither)."""
@@ -130,7 +133,9 @@ class ResultMessage(_Message):
     task_id: str
     segment_id: int
     project_id: int
-    status: Literal["done", "failed"]
+    # "skipped": the worker dropped the task unsynthesized because its project's conversion was
+    # paused, cancelled or deleted meanwhile (the API puts the sentence back to "not converted").
+    status: Literal["done", "failed", "skipped"]
     audio: bytes | None = Field(default=None, exclude=True, repr=False)
     audio_format: AudioFormat = "flac"
     sample_rate: int | None = None

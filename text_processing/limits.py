@@ -19,7 +19,10 @@ class DocumentLimits:
         max_bytes: The largest upload (bytes as received).
         max_segments: The most sentences a document may have.
         max_depth: The deepest nesting of lists, quotes or sections.
-        max_segment_chars: Longer sentences are cut at clauses, then at spaces.
+        max_segment_chars: A sentence stays one segment (one row, one task) up to this many
+            characters, written and spoken, which is what one synthesis request may carry
+            (``MAX_SEGMENT_CHARS``); longer ones are cut at clauses, then at spaces. The voice
+            handler cuts each request into model calls of its own size (``chunk_chars``).
         max_block_chars: The longest paragraph (no real prose goes on for half a million
             characters without a break; refusing it early keeps the reading within seconds).
         max_lines: The most lines a document's text may have (checked first, in one pass: a
@@ -34,7 +37,7 @@ class DocumentLimits:
     max_bytes: int = limits.MAX_UPLOAD_BYTES
     max_segments: int = limits.MAX_SEGMENTS_PER_DOCUMENT
     max_depth: int = limits.MAX_NESTING_DEPTH
-    max_segment_chars: int = limits.MAX_SENTENCE_CHARS
+    max_segment_chars: int = limits.MAX_SEGMENT_CHARS
     max_block_chars: int = limits.MAX_BLOCK_CHARS
     max_lines: int = limits.MAX_LINES
     max_unpacked_bytes: int = limits.MAX_UNPACKED_BYTES

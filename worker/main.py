@@ -8,6 +8,7 @@ consumer is idempotent on ``task_id`` / ``segment_id``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import signal
@@ -19,7 +20,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from contract.messages import MessageError, TaskMessage
+from contract.messages import EventMessage, MessageError, ResultMessage, TaskMessage
 from contract.settings import Settings, get_settings
 from messaging.consumer import Consumer
 from messaging.publisher import Publisher
@@ -27,6 +28,7 @@ from messaging.types import Delivery, Handler, MessagePublisher, Outcome, Publis
 from synthesis.base import Synthesizer, TransientSynthesisError, VoiceServerAuthError
 from synthesis.torchserve import TorchServeSynthesizer
 from worker.breaker import VoiceBreaker
+from worker.control import StoppedTasks
 from worker.health import HealthServer
 from worker.task import RetryAbandoned, process_task, worker_name
 
@@ -45,6 +47,7 @@ def make_task_handler(
     stopping: threading.Event | None = None,
     worker: str | None = None,
     breaker: VoiceBreaker | None = None,
+    stopped: StoppedTasks | None = None,
 ) -> Handler:
     """The handler for ``<prefix>.tasks``, for the RabbitMQ and the in-process consumer alike.
 
@@ -68,6 +71,8 @@ def make_task_handler(
         stopping: Set on shutdown; a task waiting out a retry back-off is requeued at once.
         worker: Name recorded in results (default ``hostname-pid``).
         breaker: The worker's circuit breaker on its voice server (``None``: none).
+        stopped: Which tasks are answered ``skipped`` without synthesis (of a paused or
+            cancelled conversion, or a deleted project; see :mod:`worker.control`).
     """
     name = worker or worker_name()
     stop = stopping or threading.Event()
@@ -85,6 +90,8 @@ def make_task_handler(
             log.error("dead-lettering an invalid task message: %s", e)
             return Outcome.REJECT
         give_up = delivery.delivery_count >= last_delivery
+        if stopped is not None and stopped.drops(task):
+            return _skip(task, publisher, name)
         try:
             result = process_task(
                 task,
@@ -129,6 +136,24 @@ def make_task_handler(
     return handle
 
 
+def _skip(task: TaskMessage, publisher: MessagePublisher, name: str) -> Outcome:
+    """Answer a stopped project's task ``skipped``, unsynthesized."""
+    skipped = ResultMessage(
+        task_id=task.task_id,
+        segment_id=task.segment_id,
+        project_id=task.project_id,
+        status="skipped",
+        worker=name,
+    )
+    try:
+        publisher.publish_result(skipped)
+    except PublishError as e:
+        log.error("task %s: skip not published (%s); requeueing the task", task.task_id, e)
+        return Outcome.REQUEUE
+    log.info("task %s of project %d skipped (stopped)", task.task_id, task.project_id)
+    return Outcome.ACK
+
+
 def _parse_task(delivery: Delivery) -> TaskMessage:
     return TaskMessage.from_wire(delivery.body, delivery.headers)
 
@@ -149,6 +174,7 @@ def _lane_handler(
     handler: Handler,
     publisher: MessagePublisher,
     stopping: threading.Event,
+    stopped: StoppedTasks,
 ) -> Handler:
     """``handler``, or for the interactive lane with ``VOXMILL_INTERACTIVE_TORCHSERVE_URL`` set,
     the same task code on the interactive lane's own TorchServe."""
@@ -162,7 +188,7 @@ def _lane_handler(
         }
     )
     synth = TorchServeSynthesizer(lane_settings)
-    return make_task_handler(lane_settings, synth, publisher, stopping=stopping)
+    return make_task_handler(lane_settings, synth, publisher, stopping=stopping, stopped=stopped)
 
 
 class _LaneConsumers:
@@ -199,6 +225,13 @@ class _Joiner:
     def join(self) -> None:
         for t in self.threads:
             t.join()
+
+
+def _observe(stopped: StoppedTasks, delivery: Delivery) -> Outcome:
+    # An event this worker cannot read is no instruction to it.
+    with contextlib.suppress(MessageError):
+        stopped.observe(EventMessage.from_wire(delivery.body, delivery.headers))
+    return Outcome.ACK
 
 
 def _stop_when_set(event: threading.Event, consumer: Consumer | _LaneConsumers) -> None:
@@ -273,13 +306,19 @@ def run_worker(
         backoff=policy.probe_backoff,
         on_change=breaker_changed,
     )
-    handler = make_task_handler(settings, synth, publisher, stopping=stopping, breaker=breaker)
+    stopped = StoppedTasks()
+    handler = make_task_handler(
+        settings, synth, publisher, stopping=stopping, breaker=breaker, stopped=stopped
+    )
+    control = Consumer.for_events(
+        settings, functools.partial(_observe, stopped), name="voxmill-worker-control"
+    )
     consumer = _LaneConsumers(
         [
             Consumer(
                 settings,
                 _lane_queue(publisher.topology, lane),
-                _lane_handler(settings, lane, handler, publisher, stopping),
+                _lane_handler(settings, lane, handler, publisher, stopping, stopped),
                 concurrency=concurrency,
                 name=f"voxmill-worker-{lane}",
             )
@@ -306,11 +345,14 @@ def run_worker(
         with _signals_stop(stopping, consumer):
             # The consumer runs in its own thread so that signal handlers, which Python runs on the
             # main thread, never interrupt the connection thread inside pika.
+            control.start()
             thread = consumer.start()
             threading.Thread(
                 target=_stop_when_set, args=(stopping, consumer), name="worker-stop", daemon=True
             ).start()
             thread.join()
+            control.stop()
+            control.join(5.0)
     finally:
         breaker.stop()
         if health is not None:

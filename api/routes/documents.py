@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api import crud
-from api.deps import RuntimeDep, project_or_404
+from api import control, crud
+from api.deps import RuntimeDep, SessionDep, not_found, project_or_404
+from api.event_payloads import conversion_event
+from api.models import Document, utcnow
 from api.pronunciation import list_entries
 from api.routes.common import ERRORS, Id
-from api.schemas import ChapterSummary, Counts, DocumentOut, DocumentText, ErrorOut
+from api.schemas import ChapterSummary, ConversionOut, Counts, DocumentOut, DocumentText, ErrorOut
 from contract.limits import MAX_FILENAME_CHARS
 from text_processing.formats import ACCEPTED, UploadError
 from text_processing.isolation import ParsedDocument
@@ -127,7 +129,9 @@ async def _read_body(request: Request, limit: int) -> _Upload:
     data = pasted.text.encode()
     if len(data) > limit:
         raise _too_large(len(data), limit)
-    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html"}.get(pasted.format, ".txt")
+    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html", "auto": ""}.get(
+        pasted.format, ".txt"
+    )
     return _Upload(data, pasted.filename, None, decode_as=f"pasted{suffix}")
 
 
@@ -225,3 +229,27 @@ async def add_document(project_id: Id, request: Request, runtime: RuntimeDep) ->
             )
 
     return await run_in_threadpool(store)
+
+
+@router.delete(
+    "/{project_id}/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Remove a document with its chapters, audio and queued tasks",
+    responses=ERRORS,
+)
+def delete_document(
+    project_id: int, document_id: int, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Remove a document added by mistake: its chapters, sentences and their audio go, tasks not
+    yet sent to a worker are withdrawn, and a running conversion no longer waits for them."""
+    project = project_or_404(session, project_id)
+    document = session.get(Document, document_id)
+    if document is None or document.project_id != project.id:
+        raise not_found("document", document_id)
+    control.delete_document(session, document=document)
+    session.commit()
+    running = crud.active_conversion(session, project_id=project.id)
+    events = [conversion_event(ConversionOut.of(running, utcnow()))] if running else []
+    runtime.committed(*events)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

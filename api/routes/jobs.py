@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import jobs
 from api.deps import RuntimeDep
+from api.event_payloads import conversion_event
 from api.job_outputs import MEDIA_TYPES, TIMING_FORMATS
 from api.job_schemas import (
     JobCreate,
@@ -24,10 +25,10 @@ from api.job_schemas import (
     WebhookAttemptOut,
 )
 from api.job_submit import SubmitError, check_bucket, normalize_prefix, parse_s3_url, submit
-from api.models import Job, Voice, WebhookAttempt, WebhookMessage
+from api.models import Conversion, Job, Voice, WebhookAttempt, WebhookMessage, utcnow
 from api.routes.common import ERRORS, attachment
 from api.runtime import Runtime
-from api.schemas import ErrorOut
+from api.schemas import ConversionOut, ErrorOut
 from api.storage import NoSuchObject, ObjectError, ObjectTooLarge
 from api.webhooks import CallbackRefused, check_callback_url
 from audio.codecs import MEDIA_TYPES as AUDIO_MEDIA_TYPES
@@ -286,7 +287,8 @@ def get_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     responses={409: {"description": "the job has already ended"}, **ERRORS},
 )
 def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
-    """Drop the job's queued tasks and stop it; outputs being written are removed."""
+    """Stop the job: its unpublished tasks are dropped, tasks already queued are skipped by the
+    workers unsynthesized, and outputs being written are removed."""
     with runtime.session_factory() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -296,6 +298,10 @@ def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
             session.refresh(job)
             raise HTTPException(409, detail=f"job {job_id} has already ended ({job.status})")
         session.commit()
+        conversion = session.get(Conversion, job.conversion_id) if job.conversion_id else None
+        if conversion is not None:
+            # Tells the workers to skip the conversion's tasks still in RabbitMQ.
+            runtime.committed(conversion_event(ConversionOut.of(conversion, utcnow())))
     return job_out(runtime, job_id)
 
 

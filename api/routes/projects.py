@@ -1,4 +1,5 @@
-"""``/v1/projects``: create, list, show (tree with status counts), download the whole project."""
+"""``/v1/projects``: create, list, show (tree with status counts), rename or change the speed,
+delete, download the whole project."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import crud, exports
+from api import control, crud, exports
 from api.audiobook import chosen_preset
 from api.deps import RuntimeDep, SessionDep, SettingsDep, project_or_404
-from api.models import Project, Voice, utcnow
+from api.event_payloads import deleted_event
+from api.models import Document, Project, Voice, utcnow
 from api.routes.audiobook import MasteringName
 from api.routes.common import ERRORS, Id, Offset, attachment, audio_responses
 from api.schemas import (
@@ -22,10 +24,12 @@ from api.schemas import (
     ChapterSummary,
     ConversionOut,
     Counts,
+    DocumentSummary,
     ProjectCreate,
     ProjectDetail,
     ProjectList,
     ProjectOut,
+    ProjectUpdate,
 )
 from audio.codecs import MEDIA_TYPES
 from audio.mastering import Preset
@@ -53,12 +57,19 @@ def project_detail(session: Session, project: Project) -> ProjectDetail:
                 counts=Counts.of(c),
                 voice=chapter.voice,
                 voice_version=chapter.voice_version,
+                document_id=chapter.document_id,
             )
             for chapter, c in tree.chapters
         ],
         active_conversion=(
             ConversionOut.of(tree.active_conversion, now) if tree.active_conversion else None
         ),
+        documents=[
+            DocumentSummary(id=d.id, filename=d.filename, kind=d.kind, created_at=d.created_at)
+            for d in session.scalars(
+                select(Document).where(Document.project_id == project.id).order_by(Document.id)
+            )
+        ],
     )
 
 
@@ -110,6 +121,43 @@ def get_project(project_id: Id, session: SessionDep) -> ProjectDetail:
     """The project, its chapters in order, segment counts per status, and the running
     conversion if there is one."""
     return project_detail(session, project_or_404(session, project_id))
+
+
+@router.patch(
+    "/{project_id}",
+    response_model=ProjectOut,
+    summary="Rename a project or change its speed",
+    responses=ERRORS,
+)
+def update_project(project_id: int, body: ProjectUpdate, session: SessionDep) -> Project:
+    """Change the name or the speaking rate; fields left out stay. A new speed applies to the
+    sentences synthesized from then on (start a conversion with ``everything: true`` to
+    re-synthesize the others)."""
+    project = project_or_404(session, project_id)
+    if body.name is not None:
+        project.name = body.name
+    if body.speed is not None:
+        project.speed = body.speed
+    session.commit()
+    return project
+
+
+@router.delete(
+    "/{project_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete a project with its documents, audio and queued tasks",
+    responses=ERRORS,
+)
+def delete_project(project_id: int, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """Delete the project, its documents, sentences and their audio, its lexicon and its
+    conversions; tasks not yet sent to a worker are withdrawn and the workers drop the ones
+    they have not started. Open pages of the project hear that it is gone."""
+    project = project_or_404(session, project_id)
+    control.delete_project(session, project=project)
+    session.commit()
+    runtime.notify(deleted_event(project_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

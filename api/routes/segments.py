@@ -1,13 +1,15 @@
-"""Segments: show one, listen to it, synthesize it again (optionally with corrected text)."""
+"""Segments: show one, listen to it (or to the take a re-synthesis replaced), synthesize it
+again (optionally with corrected text), flag it for review, pick the previous take back."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
 from api import crud, exports
+from api.audio_store import segment_audio as stored_audio
 from api.deps import RuntimeDep, SessionDep, segment_or_404
 from api.event_payloads import SegmentEvent
 from api.models import utcnow
@@ -19,6 +21,7 @@ from api.schemas import (
     ResynthesizeOut,
     ResynthesizeRequest,
     SegmentOut,
+    SegmentUpdate,
 )
 from audio.codecs import MEDIA_TYPES
 from text_processing.ssml import SsmlError
@@ -42,11 +45,23 @@ def segment_audio(
     segment_id: Id,
     session: SessionDep,
     format: Annotated[AudioFormat, Query(description="audio format")] = "wav",
+    take: Annotated[
+        Literal["current", "previous"],
+        Query(description="the current take, or the one the last re-synthesis replaced"),
+    ] = "current",
 ) -> Response:
     """The segment's audio (stored losslessly; converted to the requested format)."""
     segment = segment_or_404(session, segment_id)
     try:
-        data = exports.segment_file(segment, format)
+        if take == "previous":
+            previous = stored_audio(session, segment.previous_audio, segment.previous_audio_key)
+            if not previous:
+                raise exports.NotReadyError(
+                    "this sentence has no previous take: it was synthesized only once"
+                )
+            data = exports.encoded(previous, format)
+        else:
+            data = exports.segment_file(segment, format)
     except exports.NotReadyError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     return Response(
@@ -140,3 +155,44 @@ def resynthesize_patch(
 ) -> ResynthesizeOut:
     """Same as POST (kept for older clients)."""
     return _resynthesize(segment_id, body, session, runtime)
+
+
+@router.patch(
+    "/{segment_id}",
+    response_model=SegmentOut,
+    summary="Flag a sentence for review, or clear the flag",
+    responses=ERRORS,
+)
+def update_segment(segment_id: int, body: SegmentUpdate, session: SessionDep) -> SegmentOut:
+    """Set ``needs_review``; the web UI filters on it to walk through the flagged sentences."""
+    segment = segment_or_404(session, segment_id)
+    segment.needs_review = body.needs_review
+    session.commit()
+    return SegmentOut.model_validate(segment)
+
+
+@router.post(
+    "/{segment_id}/takes/swap",
+    response_model=SegmentOut,
+    summary="Pick the previous take back (the current one becomes the previous)",
+    responses={409: {"model": ErrorOut, "description": "no previous take, or queued"}, **ERRORS},
+)
+def swap_takes(segment_id: int, session: SessionDep, runtime: RuntimeDep) -> SegmentOut:
+    """Exchange the current and the previous take (audio and length, and the text each spoke
+    when a correction changed it), so that comparing and choosing loses neither."""
+    segment = segment_or_404(session, segment_id)
+    try:
+        crud.swap_takes(session, segment=segment)
+    except crud.ConflictError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
+    session.commit()
+    event = SegmentEvent(
+        segment_id=segment.id,
+        chapter_id=segment.chapter_id,
+        status=segment.status,
+        duration_ms=segment.duration_ms,
+        text=segment.text,
+        spoken_text=segment.spoken_text,
+    )
+    runtime.notify(event.message(segment.project_id))
+    return SegmentOut.model_validate(segment)

@@ -68,10 +68,9 @@ export async function errorMessage(response) {
     const text = await response.text();
     try {
       const body = JSON.parse(text);
-      if (typeof body?.detail === "string") detail = body.detail;
-      else if (Array.isArray(body?.detail)) {
-        detail = body.detail.map((d) => d?.msg || String(d)).join("; ");
-      }
+      if (Array.isArray(body?.errors) && body.errors.length) detail = validationText(body.errors);
+      else if (typeof body?.detail === "string") detail = body.detail;
+      else if (Array.isArray(body?.detail)) detail = validationText(body.detail);
     } catch {
       // Not JSON: a short plain-text body is worth showing, an HTML error page is not.
       if (text && text.length < 300 && !text.trimStart().startsWith("<")) detail = text.trim();
@@ -81,6 +80,64 @@ export async function errorMessage(response) {
   }
   if (!detail) detail = STATUS_TEXT[response.status] || `request failed (HTTP ${response.status})`;
   return sentence(detail);
+}
+
+// What the fields of request bodies are called on the pages.
+const FIELD_WORDS = {
+  text: "the text",
+  name: "the name",
+  speed: "the speed",
+  spoken_text: "the words to say",
+  grapheme: "the word",
+  alias: "the pronunciation",
+  phoneme: "the pronunciation",
+  input: "the text",
+  format: "the format",
+  voice: "the voice",
+  version: "the voice version",
+};
+
+/**
+ * Validation errors (FastAPI/pydantic `errors`: {loc, type, msg, ctx, input}) in the page's
+ * words: "The text is too long: at most 2,000 characters (it has 2,345)." instead of the raw
+ * "text: String should have at most 2000 characters".
+ */
+export function validationText(errors) {
+  return errors
+    .slice(0, 3)
+    .map((e) => {
+      const loc = Array.isArray(e?.loc) ? e.loc.filter((p) => typeof p === "string") : [];
+      const key = loc.filter((p) => p !== "body").pop() || "";
+      const field = FIELD_WORDS[key] || (key ? `the ${key.replaceAll("_", " ")}` : "the request");
+      // The limit: from `ctx` when the server sends it, else from the message's number.
+      const found = /(-?\d+(?:\.\d+)?)/.exec(String(e?.msg || ""))?.[1];
+      const ctx = { max_length: found, min_length: found, le: found, lt: found, ge: found, gt: found, ...(e?.ctx || {}) };
+      const number = (n) => Number(n).toLocaleString("en");
+      switch (e?.type) {
+        case "string_too_long": {
+          const has = typeof e.input === "string" ? ` (it has ${number(e.input.length)})` : "";
+          return `${field} is too long: at most ${number(ctx.max_length)} characters${has}`;
+        }
+        case "string_too_short":
+          return ctx.min_length > 1
+            ? `${field} is too short: at least ${number(ctx.min_length)} characters`
+            : `${field} is empty; type something`;
+        case "missing":
+          return `${field} is missing`;
+        case "less_than_equal":
+        case "less_than":
+          return `${field} must be at most ${ctx.le ?? ctx.lt}`;
+        case "greater_than_equal":
+        case "greater_than":
+          return `${field} must be at least ${ctx.ge ?? ctx.gt}`;
+        case "literal_error":
+        case "enum":
+          return `${field} must be one of ${ctx.expected}`;
+        default:
+          return `${field} is not valid`;
+      }
+    })
+    .join("; ");
 }
 
 /** "the file is empty" → "The file is empty." */

@@ -3,10 +3,10 @@
 // editor or a playing sentence survives every update.
 
 import { getJSON, request } from "./api.js";
-import { button, excerpt, formatLength, h, liveRegion, say, uid } from "./dom.js";
+import { button, formatLength, h, liveRegion, say, uid } from "./dom.js";
 import { spokenControls } from "./lexicon.js";
-import { clearPlayer, download, formatPicker, playInto } from "./media.js";
-import { followSentences } from "./timings.js";
+import { download, formatPicker } from "./media.js";
+import { proofingControls } from "./proofing.js";
 
 const STATUS_LABEL = {
   pending: "Not converted",
@@ -37,37 +37,65 @@ class SentenceRow {
     this.text = h("p", { class: "seg-text" });
     this.length = h("span", { class: "seg-length muted" });
     this.playButton = button("Play", () => this.play(), "btn btn-small");
+    this.fromHereButton = button("Play from here", () => this.playFromHere(), "btn btn-small");
     this.editButton = button("Edit", () => this.toggleEditor(), "btn btn-small btn-quiet");
     this.retryButton = button("Retry", () => this.retry(), "btn btn-small btn-warn");
     this.error = h("p", { class: "seg-error" });
     this.message = liveRegion("seg-msg");
     this.message.hidden = true;
-    this.player = h("div", { class: "player", hidden: true });
+    this.anchor = h("div", { class: "seg-anchor", hidden: true }); // editors open above it
     this.editor = null;
+    this.settledWaiters = [];
     this.spoken = spokenControls(this);
+    this.proofing = proofingControls(this);
     this.element = h(
       "li",
       { class: "seg", dataset: { segmentId: String(segment.id) } },
-      h("div", { class: "seg-head" }, this.badge, this.text, this.length),
+      h("div", { class: "seg-head" }, this.badge, this.proofing.flag, this.text, this.length),
       h(
         "div",
         { class: "seg-actions" },
         this.playButton,
+        this.fromHereButton,
         this.editButton,
         this.spoken.toggle,
+        this.proofing.toggle,
         this.retryButton,
       ),
       this.error,
       this.message,
       this.spoken.panel,
-      this.player,
+      this.proofing.panel,
+      this.anchor,
     );
     this.render();
   }
 
+  /** "sentence 3 of “The harbour”": unique on the page, in the page's words. */
+  get label() {
+    return `sentence ${this.number} of “${this.chapter.title.textContent}”`;
+  }
+
+  /** Resolves once the sentence is no longer being synthesized (at once if it is not). */
+  whenSettled() {
+    if (this.segment.status !== "queued") return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  setPlaying(on) {
+    this.element.classList.toggle("seg-playing", on);
+    if (on) {
+      this.element.setAttribute("aria-current", "true");
+      this.chapter.ensureOpen();
+      const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      this.element.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "auto" });
+    } else {
+      this.element.removeAttribute("aria-current");
+    }
+  }
+
   render() {
     const s = this.segment;
-    const n = this.number;
     this.element.className = `seg seg-${s.status}`;
     this.element.dataset.status = s.status;
     this.badge.className = `badge badge-${s.status}`;
@@ -75,42 +103,44 @@ class SentenceRow {
     this.text.textContent = s.text;
     const hasAudio = s.status === "done" && s.duration_ms;
     this.length.textContent = hasAudio ? formatLength(s.duration_ms) : "";
+    const label = this.label;
     this.playButton.hidden = s.status !== "done";
-    this.playButton.setAttribute("aria-label", `Play sentence ${n}`);
-    this.editButton.setAttribute("aria-label", `Edit sentence ${n}`);
+    this.playButton.setAttribute("aria-label", `Play ${label}`);
+    this.fromHereButton.setAttribute("aria-label", `Play from ${label} on`);
+    this.editButton.setAttribute("aria-label", `Edit ${label}`);
     this.editButton.setAttribute("aria-expanded", String(Boolean(this.editor)));
     this.editButton.disabled = s.status === "queued";
     this.retryButton.hidden = s.status !== "failed";
-    this.retryButton.setAttribute("aria-label", `Retry sentence ${n}`);
+    this.retryButton.setAttribute("aria-label", `Retry ${label}`);
     const failed = s.status === "failed";
     this.error.hidden = !failed;
     this.error.textContent = failed ? `Failed: ${s.last_error || "no reason given"}` : "";
     this.spoken.render();
+    this.proofing.render();
   }
 
   update(changes) {
-    // Queued again means new audio is coming: drop the old recording rather than replay it.
-    if (changes.status === "queued" && this.segment.status !== "queued") clearPlayer(this.player);
     Object.assign(this.segment, changes);
     this.render();
+    if (this.segment.status !== "queued" && this.settledWaiters.length) {
+      const waiters = this.settledWaiters;
+      this.settledWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
   }
 
   flash(message, kind = "") {
     say(this.message, message, kind);
   }
 
-  async play() {
+  play() {
     this.flash("");
-    try {
-      const s = this.segment;
-      await playInto(
-        this.player,
-        `v1/segments/${s.id}/audio?format=wav&v=${s.attempts}`,
-        `Sentence ${this.number}: ${excerpt(s.text)}`,
-      );
-    } catch (error) {
-      this.flash(`Could not play it: ${error.message}`, "error");
-    }
+    this.chapter.player.play([this]);
+  }
+
+  playFromHere() {
+    this.flash("");
+    this.chapter.playFrom(this);
   }
 
   toggleEditor() {
@@ -133,7 +163,7 @@ class SentenceRow {
     const form = h(
       "form",
       { class: "seg-editor", novalidate: true },
-      h("label", { for: id }, `Corrected text for sentence ${this.number}`),
+      h("label", { for: id }, `Corrected text for ${this.label}`),
       textarea,
       problem,
       h("div", { class: "actions" }, save, cancel),
@@ -161,7 +191,7 @@ class SentenceRow {
       if (event.key === "Escape") this.toggleEditor();
     });
     this.editor = form;
-    this.player.before(form);
+    this.anchor.before(form);
     this.render();
     textarea.focus();
   }
@@ -190,14 +220,17 @@ class SentenceRow {
 
 /** A chapter section; `onConversion(conversionOut)` hears about re-syntheses started here. */
 export class ChapterView {
-  constructor(summary, { open, onConversion }) {
+  constructor(summary, { open, onConversion, player, playFrom, onReview }) {
     this.summary = summary;
+    this.reviewChanged = onReview;
     this.onConversion = onConversion;
+    this.player = player;
+    this.playFromRow = playFrom;
     this.rows = new Map();
+    this.order = [];
     this.loaded = false;
     this.loading = null;
     this.reloadAfter = false;
-    this.heardVersion = null;
 
     const headingId = uid("chapter");
     const formatId = uid("chapter-format");
@@ -206,7 +239,6 @@ export class ChapterView {
     this.list = h("div", { class: "blocks" });
     this.status = liveRegion();
     this.status.hidden = true;
-    this.player = h("div", { class: "player", hidden: true });
     this.playButton = button("Play chapter", () => this.play());
     const picker = formatPicker(formatId);
     this.format = picker.select;
@@ -225,7 +257,6 @@ export class ChapterView {
           h("div", { class: "toolbar-group" }, picker.field, this.downloadButton),
         ),
         this.status,
-        this.player,
         this.list,
       ),
     );
@@ -249,12 +280,28 @@ export class ChapterView {
     return this.summary.id;
   }
 
+  /** The chapter's sentence rows in reading order (loads them first if needed). */
+  async sentenceRows() {
+    if (!this.loaded) await this.load();
+    return this.order;
+  }
+
+  ensureOpen() {
+    if (!this.details.open) this.details.open = true;
+  }
+
+  /** Play from `row` to the end of the project. */
+  playFrom(row) {
+    this.playFromRow(row);
+  }
+
   renderSummary() {
     const s = this.summary;
     this.title.textContent = s.title || `Chapter ${s.position + 1}`;
     this.counts.textContent = countsText(s.counts);
     const label = this.title.textContent;
     this.playButton.setAttribute("aria-label", `Play chapter: ${label}`);
+    for (const row of this.rows.values()) row.render(); // their names carry the chapter title
     this.downloadButton.setAttribute("aria-label", `Download chapter: ${label}`);
   }
 
@@ -262,6 +309,7 @@ export class ChapterView {
   update(summary) {
     this.summary = summary;
     this.renderSummary();
+    this.clearStaleNotice(summary.counts);
     if (this.loaded && !sameCounts(this.rowCounts(), summary.counts)) this.load();
   }
 
@@ -299,6 +347,7 @@ export class ChapterView {
 
   renderBlocks(detail) {
     const seen = new Set();
+    const order = [];
     let number = 0;
     const blocks = detail.blocks.map((block) => {
       const items = block.segments.map((segment) => {
@@ -312,24 +361,35 @@ export class ChapterView {
           row = new SentenceRow(segment, number, this);
           this.rows.set(segment.id, row);
         }
+        order.push(row);
         return row.element;
       });
       const label = `Paragraph ${block.position + 1}`;
       return h("ol", { class: "paragraph", "aria-label": label }, items);
     });
     for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.rows.delete(id);
+    this.order = order;
     if (!blocks.length) blocks.push(h("p", { class: "muted" }, "This chapter has no sentences."));
     this.list.replaceChildren(...blocks);
     this.loaded = true;
   }
 
   /** A conversion started: every sentence without audio, or failed, is now queued. */
-  markQueued() {
+  markQueued(everything = false) {
+    const wanted = everything ? ["pending", "failed", "done"] : ["pending", "failed"];
     for (const row of this.rows.values()) {
-      if (row.segment.status === "pending" || row.segment.status === "failed") {
+      if (wanted.includes(row.segment.status)) {
         row.update({ status: "queued", attempts: (row.segment.attempts || 0) + 1 });
       }
     }
+  }
+
+  /** The conversion was paused or cancelled: its sentences in progress wait again. */
+  markHeld() {
+    for (const row of this.rows.values()) {
+      if (row.segment.status === "queued") row.update({ status: "pending" });
+    }
+    if (this.loaded) this.counts.textContent = countsText(this.rowCounts());
   }
 
   /** A live `segment` event for this chapter. */
@@ -341,19 +401,24 @@ export class ChapterView {
     if ("error" in data) changes.last_error = data.error;
     if ("text" in data) changes.text = data.text;
     if ("spoken_text" in data) changes.spoken_text = data.spoken_text;
+    // New audio over old: the replaced take is kept (the server says how long it is on reload).
+    if (data.status === "done" && row.segment.status === "queued" && row.segment.duration_ms) {
+      changes.previous_duration_ms = row.segment.duration_ms;
+    }
     if (data.status === "queued") changes.attempts = (row.segment.attempts || 0) + 1;
     // A queued event from this page's own re-synthesize was already applied from its response.
     if (data.status === "queued" && row.segment.status === "queued") delete changes.attempts;
     row.update(changes);
     if (data.status === "done" || data.status === "failed") row.flash("");
     // Counts follow the rows at once; the debounced refresh from the server confirms them.
-    if (this.loaded) this.counts.textContent = countsText(this.rowCounts());
-    this.noteChange();
+    if (this.loaded) {
+      this.counts.textContent = countsText(this.rowCounts());
+      this.clearStaleNotice(this.rowCounts());
+    }
   }
 
   /** A re-synthesis was started from a row of this chapter. */
   segmentChanged(conversion) {
-    this.noteChange();
     if (conversion) this.onConversion(conversion);
   }
 
@@ -364,33 +429,15 @@ export class ChapterView {
     return sum;
   }
 
-  noteChange() {
-    if (this.heardVersion !== null && this.heardVersion !== this.version()) {
-      say(
-        this.status,
-        "A sentence changed since you played this chapter: play it again to hear the change.",
-      );
-    }
-  }
-
+  /** Play the chapter sentence by sentence in the page's one player. */
   async play() {
-    this.playButton.disabled = true;
-    say(this.status, "Preparing the chapter audio…");
+    say(this.status, "");
     try {
-      const v = this.version();
-      const audio = await playInto(
-        this.player,
-        `v1/chapters/${this.id}/audio?format=wav&mastering=none&v=${v}`,
-        `Chapter: ${this.title.textContent}`,
-      );
-      this.unfollow?.();
-      this.unfollow = await followSentences(audio, this.id, this.list);
-      this.heardVersion = v;
-      say(this.status, "");
+      const rows = await this.sentenceRows();
+      if (!rows.length) return say(this.status, "This chapter has no sentences to play.");
+      this.player.play(rows);
     } catch (error) {
-      say(this.status, error.message, "error");
-    } finally {
-      this.playButton.disabled = false;
+      say(this.status, `Could not play this chapter: ${error.message}`, "error");
     }
   }
 
@@ -404,10 +451,21 @@ export class ChapterView {
         `chapter-${this.summary.position + 1}.${fmt}`,
       );
       say(this.status, `Downloaded ${name}.`, "ok");
+      this.status.dataset.condition = "";
     } catch (error) {
       say(this.status, error.message, "error");
+      this.status.dataset.condition = error.status === 409 ? "not-ready" : "";
     } finally {
       this.downloadButton.disabled = false;
+    }
+  }
+
+  /** A "not ready" message ends when every sentence of the chapter has audio. */
+  clearStaleNotice(counts) {
+    if (this.status.dataset.condition !== "not-ready") return;
+    if (counts.total && counts.done === counts.total) {
+      say(this.status, "");
+      this.status.dataset.condition = "";
     }
   }
 }

@@ -9,6 +9,28 @@ const ACCEPT =
   "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 const FILE_LABEL = "File (text, Markdown, EPUB, Word, HTML or PDF)";
 
+// The same test as the server's (text_processing/formats/detect.py), so the choice is visible
+// before the document is split: a heading or setext underline, or two Markdown constructs.
+const MD_HEADING = /^ {0,3}#{1,6}[ \t]+\S/m;
+const MD_SETEXT = /^[^\n]*\w[^\n]*\n {0,3}(?:=+|-{3,})[ \t]*$/m;
+const MD_SIGNS = [
+  /(\*\*|__)(?=\S)[^\n]+?(?<=\S)\1/,
+  /(?<![\w*])\*(?=\S)[^*\n]+?(?<=\S)\*(?![\w*])/,
+  /!?\[[^\]\n]+\]\([^)\s]+(?:\s+"[^"]*")?\)/,
+  /^ {0,3}(?:```|~~~)/m,
+  /^ {0,3}[-*+][ \t]+\S[^\n]*\n {0,3}[-*+][ \t]+\S/m,
+  /^ {0,3}1[.)][ \t]+\S[^\n]*\n {0,3}2[.)][ \t]+\S/m,
+  /^ {0,3}>[ \t]?\S/m,
+  /`[^`\n]+`/,
+];
+
+/** Whether pasted text is written in Markdown (see text_processing/formats/detect.py). */
+export function looksLikeMarkdown(text) {
+  const head = text.slice(0, 20000);
+  if (MD_HEADING.test(head) || MD_SETEXT.test(head)) return true;
+  return MD_SIGNS.filter((sign) => sign.test(head)).length >= 2;
+}
+
 /**
  * Fields to choose how the text arrives; returns {element, validate(), upload(projectId)}.
  * validate() returns an error message or "". upload() posts the document and resolves to the
@@ -36,12 +58,34 @@ export function documentInput() {
   );
   const file = h("input", { id: fileId, type: "file", name: "file", accept: ACCEPT });
 
+  const formatNote = h("p", { class: "format-note muted", "aria-live": "polite" });
   const pastePanel = h(
     "div",
     { class: "panel" },
     h("div", { class: "field" }, h("label", { for: pasteId }, "Text"), textarea),
-    h("div", { class: "field" }, h("label", { for: formatId }, "The text is"), format),
+    h("div", { class: "field" }, h("label", { for: formatId }, "The text is"), format, formatNote),
   );
+  // Until the user picks a format, it follows what the text looks like.
+  let chosenByUser = false;
+  format.addEventListener("change", () => {
+    chosenByUser = true;
+    formatNote.textContent = "";
+  });
+  let detectTimer = null;
+  const detect = () => {
+    if (chosenByUser || !textarea.value.trim()) return;
+    const markdown = looksLikeMarkdown(textarea.value);
+    format.value = markdown ? "markdown" : "text";
+    formatNote.textContent = markdown
+      ? "This looks like Markdown: # headings start chapters, and marks such as **bold** or " +
+        "link addresses are not read out. Choose “Plain text” if that is wrong."
+      : "";
+  };
+  textarea.addEventListener("input", () => {
+    clearTimeout(detectTimer);
+    detectTimer = setTimeout(detect, 150);
+  });
+  textarea.addEventListener("paste", () => setTimeout(detect, 0));
   const filePanel = h(
     "div",
     { class: "panel", hidden: true },
@@ -80,7 +124,8 @@ export function documentInput() {
     }
     const chosen = file.files?.[0];
     if (!chosen) return "Choose a document to upload, or choose “Paste text”.";
-    if (!/\.(txt|md|markdown|ssml|html?|epub|docx|pdf)$/i.test(chosen.name)) {
+    // A name without an extension is fine: the server reads what the content is.
+    if (chosen.name.includes(".") && !/\.(txt|md|markdown|ssml|html?|epub|docx|pdf)$/i.test(chosen.name)) {
       return (
         `“${chosen.name}” is not a document this server reads. ` +
         "Upload a text, Markdown, EPUB, Word (.docx), HTML or PDF file."

@@ -21,7 +21,7 @@ export function spokenControls(row) {
   const sayForm = h(
     "form",
     { class: "spoken-edit", novalidate: true },
-    h("label", { for: spokenId }, `Words to say for sentence ${row.number}`),
+    h("label", { for: spokenId }, `Words to say for ${row.label}`),
     spokenInput,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-small" }, "Say this instead")),
   );
@@ -104,7 +104,7 @@ export function spokenControls(row) {
   function render() {
     const s = row.segment;
     shown.textContent = s.spoken_text ? s.spoken_text : "(nothing to say: a pause)";
-    toggle.setAttribute("aria-label", `Spoken form of sentence ${row.number}`);
+    toggle.setAttribute("aria-label", `Spoken form of ${row.label}`);
     toggle.setAttribute("aria-expanded", String(!panel.hidden));
   }
 

@@ -4,14 +4,18 @@
 import { getJSON, postJSON } from "./api.js";
 import { ChapterView } from "./chapter.js";
 import { documentInput } from "./docinput.js";
-import { focusHeading, formatSeconds, h, liveRegion, plural, say } from "./dom.js";
+import { button, focusHeading, formatSeconds, h, liveRegion, plural, say } from "./dom.js";
 import { download, formatPicker, revokeAll } from "./media.js";
+import { Player } from "./player.js";
+import { ProjectSettings } from "./projectsettings.js";
 import { LiveStream } from "./sse.js";
 
 // Projects up to this many sentences open every chapter at once; bigger ones open on demand.
 const OPEN_ALL_UP_TO = 400;
 // Counts are refreshed from the API at most this often while events stream in.
 const REFRESH_MS = 700;
+// After a failed refresh, the next try comes this much later.
+const RETRY_MS = 2000;
 
 // this.conversion is always a ConversionOut (GET /v1/conversions/{id}): the REST API, the
 // `conversion` event and a `segment` event's `conversion` field all carry that one schema.
@@ -26,6 +30,7 @@ class ProjectPage {
     this.refreshTimer = null;
     this.closed = false;
     this.stream = null;
+    this.player = new Player();
   }
 
   async start() {
@@ -37,16 +42,11 @@ class ProjectPage {
       detail = await getJSON(`v1/projects/${this.id}`);
     } catch (error) {
       if (this.closed) return;
-      this.root.replaceChildren(
-        h(
-          "div",
-          { class: "card" },
-          h("h1", { tabindex: "-1" }, "Project not available"),
-          h("p", { class: "error", role: "alert" }, error.message),
-          h("p", {}, h("a", { href: "#/" }, "Back to the projects")),
-        ),
-      );
-      focusHeading(this.root);
+      const message =
+        error.status === 404
+          ? "This project does not exist any more: it may have been deleted."
+          : error.message;
+      this.showGone("Project not available", message);
       return;
     }
     if (this.closed) return;
@@ -56,16 +56,43 @@ class ProjectPage {
     this.stream = new LiveStream(`v1/projects/${this.id}/events`, {
       onEvent: (event) => this.onEvent(event),
       onState: (state, message) => this.showLive(state, message),
-      onFatal: (_status, message) => say(this.actionStatus, message, "error"),
+      onFatal: (status, message) =>
+        status === 404
+          ? this.showGone("Project deleted", "This project was deleted.")
+          : this.tell(message, "error", "stream"),
     });
     this.stream.start();
+    // The time left counts down between events.
+    this.ticker = setInterval(() => {
+      if (this.conversion?.state === "running") this.renderProgress();
+    }, 1000);
   }
 
   stop() {
     this.closed = true;
     this.stream?.stop();
+    this.player.close();
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.retryTimer);
+    clearInterval(this.ticker);
     revokeAll();
+  }
+
+  /** Replace the page with a short explanation (the project is not there). */
+  showGone(title, message) {
+    this.stream?.stop();
+    this.player.close();
+    this.root.replaceChildren(
+      h(
+        "div",
+        { class: "card" },
+        h("h1", { tabindex: "-1" }, title),
+        h("p", { class: "error", role: "alert" }, message),
+        h("p", {}, h("a", { href: "#/" }, "Back to the projects")),
+      ),
+    );
+    this.root.dataset.focusPending = "1";
+    focusHeading(this.root);
   }
 
   build(detail) {
@@ -80,8 +107,18 @@ class ProjectPage {
       { type: "button", class: "btn btn-primary", onclick: () => this.convert() },
       "Convert",
     );
+    this.pauseButton = button("Pause", () => this.control("pause"), "btn");
+    this.pauseButton.setAttribute("aria-label", "Pause the conversion");
+    this.resumeButton = button("Resume", () => this.control("resume"), "btn btn-primary");
+    this.resumeButton.setAttribute("aria-label", "Resume the conversion");
+    this.cancelButton = button("Cancel", () => this.control("cancel"), "btn btn-warn");
+    this.cancelButton.setAttribute("aria-label", "Cancel the conversion");
+    this.playAllButton = button("Play project", () => this.playFrom(null), "btn");
+    this.playAllButton.setAttribute("aria-label", "Play the project from the start");
     this.actionStatus = liveRegion();
     this.actionStatus.hidden = true;
+    // What the action status shows, so that it can be cleared when its condition ends.
+    this.actionCondition = "";
 
     const picker = formatPicker("project-format");
     this.format = picker.select;
@@ -100,6 +137,7 @@ class ProjectPage {
       "This project has no text yet: add a document below.",
     );
     this.addDoc = this.addDocumentForm();
+    this.settings = new ProjectSettings(this);
 
     this.root.replaceChildren(
       h(
@@ -117,20 +155,31 @@ class ProjectPage {
           "div",
           { class: "progress-row" },
           h("div", { class: "progress-main" }, this.progress, this.progressText, this.countsText),
-          this.convertButton,
+          h(
+            "div",
+            { class: "toolbar-group conversion-actions" },
+            this.convertButton,
+            this.pauseButton,
+            this.resumeButton,
+            this.cancelButton,
+          ),
         ),
         this.actionStatus,
         h(
           "div",
           { class: "toolbar download-row" },
+          this.playAllButton,
           h("div", { class: "toolbar-group" }, picker.field, this.downloadButton),
         ),
         this.downloadStatus,
       ),
       h("h2", { class: "section-title" }, "Chapters"),
+      this.settings.reviewFilter,
       this.emptyNote,
       this.chapterList,
       this.addDoc,
+      this.settings.element,
+      this.player.element,
     );
   }
 
@@ -164,11 +213,11 @@ class ProjectPage {
       try {
         const added = await doc.upload(this.id);
         details.open = false;
-        say(
-          this.actionStatus,
+        this.tell(
           `Added ${plural(added.segments, "sentence")} in ` +
             `${plural(added.chapters.length, "chapter")}. Press Convert to synthesize them.`,
           "ok",
+          "added",
         );
         await this.refresh();
       } catch (err) {
@@ -187,8 +236,10 @@ class ProjectPage {
     document.title = `${detail.name} · Voxmill`;
     const size = plural(detail.counts.total, "sentence");
     this.meta.textContent = `Voice ${detail.voice} · speed ${detail.speed}× · ${size}`;
+    this.settings.apply(detail);
     if (detail.active_conversion) {
       this.conversion = detail.active_conversion;
+      this.conversionAt = performance.now();
     } else if (this.conversion && this.conversion.state !== "finished") {
       this.fetchConversion(this.conversion.id);
     }
@@ -202,10 +253,22 @@ class ProjectPage {
       const created = new ChapterView(summary, {
         open: openAll || (index === 0 && this.chapters.size === 0),
         onConversion: (c) => this.onConversion(c),
+        player: this.player,
+        playFrom: (row) => this.playFrom(row),
+        onReview: () => this.settings.countFlagged(),
       });
       this.chapters.set(summary.id, created);
       this.chapterList.append(created.element);
     });
+    // Chapters of a removed document go; the rest keep their reading order.
+    const ids = new Set(detail.chapters.map((c) => c.id));
+    for (const [id, view] of [...this.chapters]) {
+      if (!ids.has(id)) {
+        view.element.remove();
+        this.chapters.delete(id);
+      }
+    }
+    for (const summary of detail.chapters) this.chapterList.append(this.chapters.get(summary.id).element);
     this.emptyNote.hidden = detail.chapters.length > 0;
     if (!detail.chapters.length) this.addDoc.open = true;
     this.renderProgress();
@@ -216,18 +279,41 @@ class ProjectPage {
       const data = await getJSON(`v1/conversions/${id}`);
       if (this.closed) return;
       this.conversion = data;
+      this.conversionAt = performance.now();
       this.renderProgress();
     } catch {
       // the next event or snapshot corrects it
     }
   }
 
+  /** Show a message in the action line; `condition` names what it is about, so that it goes
+   * away when that ends (see clearAction). */
+  tell(message, kind = "", condition = "") {
+    say(this.actionStatus, message, kind);
+    this.actionCondition = message ? condition : "";
+  }
+
+  /** Clear the action line if it still speaks of `condition`. */
+  clearAction(condition) {
+    if (this.actionCondition === condition) this.tell("");
+  }
+
   async refresh() {
     try {
       const detail = await getJSON(`v1/projects/${this.id}`);
-      if (!this.closed) this.apply(detail);
+      if (this.closed) return;
+      this.apply(detail);
+      this.clearAction("refresh");
     } catch (error) {
-      if (!this.closed) say(this.actionStatus, `Could not refresh: ${error.message}`, "error");
+      if (this.closed) return;
+      if (error.status === 404) {
+        this.showGone("Project deleted", "This project was deleted.");
+        return;
+      }
+      this.tell(`Could not update the page: ${error.message}`, "error", "refresh");
+      // Try again until it works: the message must not outlive the problem.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.refresh(), RETRY_MS);
     }
   }
 
@@ -247,12 +333,17 @@ class ProjectPage {
     } else if (type === "segment") {
       this.chapters.get(data.chapter_id)?.applyEvent(data);
       this.countFromRows();
-      if (data.conversion) this.conversion = data.conversion;
+      if (data.conversion) {
+        this.conversion = data.conversion;
+        this.conversionAt = performance.now();
+      }
       this.renderProgress();
       this.scheduleRefresh();
     } else if (type === "conversion") {
       this.onConversion(data);
       this.scheduleRefresh();
+    } else if (type === "deleted") {
+      this.showGone("Project deleted", "This project was deleted, with its audio.");
     }
   }
 
@@ -269,6 +360,12 @@ class ProjectPage {
 
   onConversion(conversion) {
     this.conversion = conversion;
+    this.conversionAt = performance.now();
+    const held = ["paused", "cancelled"].includes(conversion.state) && conversion.kind !== "segment";
+    if (held) {
+      for (const chapter of this.chapters.values()) chapter.markHeld();
+      this.countFromRows();
+    }
     this.renderProgress();
   }
 
@@ -281,12 +378,15 @@ class ProjectPage {
     }[state];
     this.live.textContent = message && state !== "live" ? `${text} (${message})` : text;
     this.live.dataset.state = state;
+    // Back online: problems of reaching the server are over.
+    if (state === "live") this.clearAction("refresh");
   }
 
   renderProgress() {
     const counts = this.project.counts;
     const c = this.conversion;
     const running = c && c.state === "running";
+    const paused = c && c.state === "paused" && c.kind !== "segment";
     const showConversion = c && (running || c.kind !== "segment");
     let percent;
     let text;
@@ -294,12 +394,24 @@ class ProjectPage {
       percent = c.percent;
       const what = c.kind === "segment" ? "Re-synthesizing" : "Converting";
       if (running) {
+        // The estimate was made when it arrived: count it down since, so that a page that
+        // hears nothing for a while (a reconnect, a slow sentence) does not show a stale one.
+        const since = (performance.now() - (this.conversionAt || performance.now())) / 1000;
+        const eta = c.eta_s === null || c.eta_s === undefined ? null : c.eta_s - since;
         const left =
-          c.eta_s === null || c.eta_s === undefined
+          eta === null
             ? "estimating the time left…"
-            : `about ${formatSeconds(c.eta_s)} left`;
+            : eta > 1
+              ? `about ${formatSeconds(eta)} left`
+              : "almost done…";
         const finished = `${c.done + c.failed} of ${plural(c.total, "sentence")}`;
         text = `${what}: ${finished} · ${Math.round(percent)} % · ${left}`;
+      } else if (paused) {
+        text =
+          `Conversion paused: ${c.done + c.failed} of ${plural(c.total, "sentence")} ` +
+          "finished · press Resume to go on";
+      } else if (c.state === "cancelled") {
+        text = `Conversion cancelled: ${c.done} of ${plural(c.total, "sentence")} done`;
       } else {
         text = `Conversion finished: ${c.done} of ${plural(c.total, "sentence")} done`;
         if (c.failed) text += `, ${c.failed} failed (see below; retry or fix them)`;
@@ -320,21 +432,79 @@ class ProjectPage {
     if (counts.failed) parts.push(`${counts.failed} failed`);
     if (counts.pending) parts.push(`${counts.pending} not converted`);
     this.countsText.textContent = counts.total ? `All sentences: ${parts.join(" · ")}` : "";
+    const converting = Boolean(running && c.kind !== "segment");
+    this.convertButton.hidden = converting || paused;
     this.convertButton.disabled = Boolean(running) || rest === 0;
     this.convertButton.textContent = counts.done && rest ? "Convert the rest" : "Convert";
-    this.convertButton.title = rest === 0 && counts.total ? "Every sentence has audio" : "";
+    this.convertButton.title = running
+      ? "A sentence is being re-synthesized; wait until it is done"
+      : rest === 0 && counts.total
+        ? "Every sentence has audio"
+        : counts.total
+          ? ""
+          : "Add a document first";
+    this.pauseButton.hidden = !converting;
+    this.resumeButton.hidden = !paused;
+    this.cancelButton.hidden = !(converting || paused);
+    this.playAllButton.disabled = !counts.total;
+    // A "not ready" download message ends when every sentence has audio.
+    if (counts.total && counts.done === counts.total) {
+      if (this.downloadStatus.dataset.condition === "not-ready") say(this.downloadStatus, "");
+    }
+    // Keep the focus on the conversion controls when the one that was used goes away.
+    const lost = document.activeElement;
+    if (lost && lost.hidden && this.root.contains(lost)) this.focusConversionControl();
   }
 
-  async convert() {
-    this.convertButton.disabled = true;
-    say(this.actionStatus, "");
+  focusConversionControl() {
+    const visible = [this.pauseButton, this.resumeButton, this.convertButton].find(
+      (b) => !b.hidden && !b.disabled,
+    );
+    (visible || this.progress.closest("section").querySelector("h2") || this.title).focus();
+  }
+
+  /** Pause, resume or cancel the running conversion. */
+  async control(action) {
+    const c = this.conversion;
+    if (!c) return;
+    const done = { pause: "Paused", resume: "Resumed", cancel: "Cancelled" }[action];
     try {
-      this.onConversion(await postJSON(`v1/projects/${this.id}/conversions`, {}));
-      for (const chapter of this.chapters.values()) chapter.markQueued();
+      this.onConversion(await postJSON(`v1/conversions/${c.id}/${action}`, {}));
+      this.tell(
+        action === "cancel"
+          ? "Cancelled. The sentences without audio wait until you press Convert again."
+          : `${done}.`,
+        "ok",
+        "control",
+      );
       this.scheduleRefresh();
+      this.focusConversionControl();
     } catch (error) {
-      say(this.actionStatus, `Could not start the conversion: ${error.message}`, "error");
+      this.tell(`Could not ${action} the conversion: ${error.message}`, "error", "control");
+    }
+  }
+
+  /** Play from `row` (null: the first sentence) to the end of the project. */
+  async playFrom(row) {
+    const rows = [];
+    for (const chapter of this.chapters.values()) rows.push(...(await chapter.sentenceRows()));
+    if (!rows.length) return;
+    this.player.play(rows, row ? Math.max(rows.indexOf(row), 0) : 0);
+  }
+
+  async convert(options = {}) {
+    this.convertButton.disabled = true;
+    this.tell("");
+    try {
+      this.onConversion(await postJSON(`v1/projects/${this.id}/conversions`, options));
+      for (const chapter of this.chapters.values()) chapter.markQueued(options.everything);
+      this.scheduleRefresh();
+      this.focusConversionControl();
+      return true;
+    } catch (error) {
+      this.tell(`Could not start the conversion: ${error.message}`, "error", "convert");
       this.renderProgress();
+      return false;
     }
   }
 
@@ -348,8 +518,10 @@ class ProjectPage {
         `project-${this.id}.${fmt}`,
       );
       say(this.downloadStatus, `Downloaded ${name}.`, "ok");
+      this.downloadStatus.dataset.condition = "";
     } catch (error) {
       say(this.downloadStatus, error.message, "error");
+      this.downloadStatus.dataset.condition = error.status === 409 ? "not-ready" : "";
     } finally {
       this.downloadButton.disabled = false;
     }

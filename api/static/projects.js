@@ -1,12 +1,14 @@
 // The home page: the projects with their progress, "New project", and "Try a voice".
 
-import { getJSON, postJSON } from "./api.js";
+import { getJSON, postJSON, request } from "./api.js";
 import { documentInput } from "./docinput.js";
 import { h, liveRegion, plural, say, uid } from "./dom.js";
 import { clearPlayer, playInto } from "./media.js";
 
 const PAGE_SIZE = 50;
 const DETAIL_CONCURRENCY = 6;
+// How often the list asks for changes (conversions progress, projects added elsewhere).
+const REFRESH_MS = 4000;
 
 /** A project's state in a few words, from its counts and running conversion. */
 function projectStatus(detail) {
@@ -110,7 +112,13 @@ function projectItem(project) {
     h("div", { class: "project-meta" }, h("span", {}, `Voice: ${project.voice}`), counts),
     progress,
   );
+  const link = item.querySelector(".project-name");
+  const rename = (name) => {
+    if (link.textContent !== name) link.textContent = name;
+    progress.setAttribute("aria-label", `Progress of ${name}`);
+  };
   const fill = (detail) => {
+    rename(detail.name);
     const s = projectStatus(detail);
     status.textContent = s.label;
     status.className = `pill pill-${s.tone}`;
@@ -124,7 +132,7 @@ function projectItem(project) {
     status.className = "pill";
     counts.textContent = error.message;
   };
-  return { item, fill, fail };
+  return { item, fill, fail, rename };
 }
 
 async function fillDetails(entries) {
@@ -141,34 +149,56 @@ async function fillDetails(entries) {
   await Promise.all(Array.from({ length: DETAIL_CONCURRENCY }, worker));
 }
 
+/** The project list; it follows changes (new, converting, renamed, deleted projects) by
+ * asking again every REFRESH_MS while the page is shown. Returns {element, stop()}. */
 function projectList() {
   const list = h("ul", { class: "project-list", "aria-label": "Projects" });
   const message = h("p", { class: "muted", text: "Loading projects…" });
   const more = h("button", { type: "button", class: "btn", hidden: true }, "Show more projects");
-  let offset = 0;
+  const shown = new Map(); // project id -> entry
+  let wanted = PAGE_SIZE;
+  let timer = null;
+  let stopped = false;
 
   async function load() {
     more.disabled = true;
     try {
-      const page = await getJSON(`v1/projects?limit=${PAGE_SIZE}&offset=${offset}`);
-      const entries = page.items.map((p) => ({ id: p.id, ...projectItem(p) }));
-      list.append(...entries.map((e) => e.item));
-      offset += page.items.length;
-      say(
-        message,
-        page.total ? "" : "No projects yet. Create one with the form on this page.",
-      );
-      more.hidden = offset >= page.total;
+      const page = await getJSON(`v1/projects?limit=${Math.min(wanted, 200)}&offset=0`);
+      if (stopped) return;
+      const entries = page.items.map((p) => {
+        let entry = shown.get(p.id);
+        if (!entry) {
+          entry = { id: p.id, ...projectItem(p) };
+          shown.set(p.id, entry);
+        }
+        entry.rename(p.name);
+        return entry;
+      });
+      const ids = new Set(page.items.map((p) => p.id));
+      for (const [id, entry] of [...shown]) {
+        if (!ids.has(id)) {
+          entry.item.remove();
+          shown.delete(id);
+        }
+      }
+      list.replaceChildren(...entries.map((e) => e.item));
+      say(message, page.total ? "" : "No projects yet. Create one with the form on this page.");
+      more.hidden = entries.length >= page.total;
       await fillDetails(entries);
     } catch (error) {
-      say(message, `Could not load the projects: ${error.message}`, "error");
+      if (!stopped) say(message, `Could not load the projects: ${error.message}`, "error");
     } finally {
       more.disabled = false;
+      if (!stopped) timer = setTimeout(load, REFRESH_MS);
     }
   }
-  more.addEventListener("click", load);
+  more.addEventListener("click", () => {
+    wanted += PAGE_SIZE;
+    clearTimeout(timer);
+    load();
+  });
   load();
-  return h(
+  const element = h(
     "section",
     { class: "card", "aria-labelledby": "projects-title" },
     h("h2", { id: "projects-title" }, "Your projects"),
@@ -176,6 +206,13 @@ function projectList() {
     list,
     more,
   );
+  return {
+    element,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 function newProjectForm() {
@@ -228,16 +265,22 @@ function newProjectForm() {
         if (voice.select.value) body.voice = voice.select.value;
         created = await postJSON("v1/projects", body);
       }
-      await doc.upload(created.id);
+      try {
+        await doc.upload(created.id);
+      } catch (refused) {
+        // A refused document leaves no empty project behind.
+        const made = created;
+        created = null;
+        await request(`v1/projects/${made.id}`, { method: "DELETE" }).catch(() => {});
+        throw refused;
+      }
       location.hash = `#/projects/${created.id}`;
     } catch (err) {
-      const prefix = created
-        ? `The project “${created.name}” was created, but its document was refused: `
-        : "";
-      say(error, `${prefix}${err.message}`, "error");
+      say(error, `The document was refused, so no project was created: ${err.message}`, "error");
+      doc.focusFirst();
     } finally {
       submit.disabled = false;
-      submit.textContent = created ? "Add the document" : "Create project";
+      submit.textContent = "Create project";
     }
   });
   return h("section", { class: "card" }, form);
@@ -258,6 +301,11 @@ function tryVoice() {
   const status = liveRegion();
   const player = h("div", { class: "player", hidden: true });
   const speak = h("button", { type: "submit", class: "btn btn-primary" }, "Speak");
+  const save = h(
+    "a",
+    { class: "btn", href: "#", download: "voice-sample.wav", hidden: true },
+    "Download the sample (WAV)",
+  );
 
   const form = h(
     "form",
@@ -265,7 +313,7 @@ function tryVoice() {
     h("h2", { id: "try-title" }, "Try a voice"),
     h("div", { class: "field" }, h("label", { for: textId }, "Text to speak"), text),
     h("div", { class: "row" }, voice.field, speed.field),
-    h("div", { class: "actions" }, speak),
+    h("div", { class: "actions" }, speak, save),
     status,
     player,
   );
@@ -277,7 +325,15 @@ function tryVoice() {
       return;
     }
     speak.disabled = true;
-    say(status, "Synthesizing…");
+    save.hidden = true;
+    const began = performance.now();
+    const chars = text.value.length;
+    const tick = () => {
+      const seconds = Math.round((performance.now() - began) / 1000);
+      say(status, `Synthesizing ${plural(chars, "character")}… ${seconds} s`);
+    };
+    tick();
+    const ticking = setInterval(tick, 1000);
     try {
       const body = {
         input: text.value,
@@ -286,11 +342,17 @@ function tryVoice() {
       };
       if (voice.select.value) body.voice = voice.select.value;
       clearPlayer(player);
-      await playInto(player, "v1/audio/speech", "Voice sample", { method: "POST", json: body });
-      say(status, "");
+      const audio = await playInto(player, "v1/audio/speech", "Voice sample", {
+        method: "POST",
+        json: body,
+      });
+      save.href = audio.src;
+      save.hidden = false;
+      say(status, "Ready: it plays below, or download it.", "ok");
     } catch (error) {
       say(status, error.message, "error");
     } finally {
+      clearInterval(ticking);
       speak.disabled = false;
     }
   });
@@ -299,6 +361,7 @@ function tryVoice() {
 
 /** Render the home page into `root`; returns a cleanup function. */
 export function renderHome(root) {
+  const projects = projectList();
   root.replaceChildren(
     h(
       "div",
@@ -309,9 +372,9 @@ export function renderHome(root) {
     h(
       "div",
       { class: "home-grid" },
-      h("div", { class: "home-main" }, projectList()),
+      h("div", { class: "home-main" }, projects.element),
       h("div", { class: "home-side" }, newProjectForm(), tryVoice()),
     ),
   );
-  return () => {};
+  return () => projects.stop();
 }

@@ -62,7 +62,7 @@ def test_controls_are_labelled_and_reachable_by_keyboard(server: Server, open_ta
     tab = open_tab(server)
     page = tab.page
     tab.open()
-    expect(page.locator(".project-list, .card p.muted").first).to_be_visible()
+    expect(page.locator(".project-list li, .card p.muted:not([hidden])").first).to_be_visible()
     assert page.evaluate(UNNAMED_CONTROLS) == []
 
     # Create, convert and listen without the mouse.
@@ -85,10 +85,12 @@ def test_controls_are_labelled_and_reachable_by_keyboard(server: Server, open_ta
     play = page.get_by_role("button", name="Play sentence 2")
     _tab_to(page, play)
     page.keyboard.press("Enter")
+    # The page's one player plays it, and the row is marked as the one being heard.
     page.wait_for_function(
-        "() => { const a = document.querySelector('li.seg:nth-child(2) audio');"
+        "() => { const a = document.querySelector('.player-bar audio');"
         " return a && a.duration > 0; }"
     )
+    expect(page.locator("li.seg").nth(1)).to_have_attribute("aria-current", "true")
     assert page.evaluate(UNNAMED_CONTROLS) == []
 
     # The editor opens, takes the text, and Escape closes it again.
@@ -127,7 +129,7 @@ def test_pages_fit_a_phone(server: Server, open_tab: Any) -> None:
 
     row.get_by_role("button", name="Edit sentence 3").click()
     page.get_by_role("button", name="Play sentence 2").first.click()
-    page.wait_for_selector("li.seg audio")
+    page.wait_for_function("() => document.querySelector('.player-bar audio')?.src")
     assert page.evaluate(OVERFLOW) <= MOBILE["width"]
     for button in page.get_by_role("button").all():
         if button.is_visible():

@@ -96,15 +96,18 @@ def test_server_errors_show_as_readable_messages(
     form.get_by_role("button", name="Create project").click()
     alert = form.get_by_role("alert")
     expect(alert).to_contain_text(re.compile("the file is empty", re.IGNORECASE))
-    expect(alert).to_contain_text("was created, but its document was refused")
+    expect(alert).to_contain_text("no project was created")
     assert "detail" not in alert.inner_text()
     tab.shot("11-upload-refused")
+    with server.api() as api:
+        names = [p["name"] for p in api.get("/v1/projects").json()["items"]]
+    assert "Empty upload" not in names  # a refused document leaves no empty project
 
-    # A second try adds the document to the project already created (no duplicate project).
+    # A second try creates the project once, with its document.
     good = tmp_path / "good.md"
     good.write_text("# Start\n\nA short text.\n")
     form.get_by_label("File (text, Markdown, EPUB, Word, HTML or PDF)").set_input_files(good)
-    form.get_by_role("button", name="Add the document").click()
+    form.get_by_role("button", name="Create project").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Empty upload")
     with server.api() as api:
         names = [p["name"] for p in api.get("/v1/projects").json()["items"]]
@@ -125,7 +128,10 @@ def test_server_errors_show_as_readable_messages(
 
     # A project that does not exist, and an address that means nothing.
     tab.open("#/projects/999999")
-    expect(page.get_by_role("alert")).to_have_text("Project 999999 does not exist.")
+    # The page's words, without the database id of the address.
+    expect(page.get_by_role("alert")).to_have_text(
+        "This project does not exist any more: it may have been deleted."
+    )
     tab.shot("12-project-missing")
     tab.open("#/nowhere")
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")

@@ -104,17 +104,17 @@ def test_upload_convert_listen_fix_download(server: Server, open_tab: Any, tmp_p
         gulls = first["blocks"][1]["segments"][1]
         assert gulls["text"] == "Gulls followed it."
 
-        # Listen to one sentence in place.
+        # Listen to one sentence, in the page's one player; its row is the one highlighted.
         row = harbour.locator(f'li[data-segment-id="{gulls["id"]}"]')
         row.get_by_role("button", name="Play sentence 3").click()
-        played = _audio_duration(page, f'li[data-segment-id="{gulls["id"]}"] audio')
+        played = _audio_duration(page, ".player-bar audio")
         assert played == pytest.approx(gulls["duration_ms"] / 1000, abs=0.05)
+        expect(row).to_have_attribute("aria-current", "true")
 
-        # Listen to the whole chapter.
+        # Listen to the whole chapter: it starts at its first sentence, the sentence stops.
         harbour.get_by_role("button", name="Play chapter: The harbour").click()
-        chapter_audio = f'section[data-chapter-id="{harbour_id}"] .chapter-body > .player audio'
-        before = _audio_duration(page, chapter_audio)
-        assert before == pytest.approx(chapter_seconds(api, harbour_id), abs=0.05)
+        expect(harbour.locator("li.seg").first).to_have_attribute("aria-current", "true")
+        expect(row).not_to_have_attribute("aria-current", "true")
         tab.shot("05-playing")
 
         # Fix a sentence: only that one is synthesized again.
@@ -139,22 +139,21 @@ def test_upload_convert_listen_fix_download(server: Server, open_tab: Any, tmp_p
             if s["id"] != gulls["id"]
         ]
         assert all(s["attempts"] == 1 for s in others), "other sentences were re-synthesized"
-        expect(harbour.locator(".chapter-body > .status-line")).to_contain_text("play it again")
 
-        # The chapter audio reflects the change: a new URL, the new length.
-        chapter_urls = [u for u in tab.urls() if f"/v1/chapters/{harbour_id}/audio" in u]
-        harbour.get_by_role("button", name="Play chapter: The harbour").click()
+        # Played again, the sentence is the new take (a new URL, the new length).
+        sentence_urls = [u for u in tab.urls() if f"/v1/segments/{gulls['id']}/audio" in u]
+        row.get_by_role("button", name="Play sentence 3").click()
+        expect(row).to_have_attribute("aria-current", "true")
+        # The chapter that was playing stops; the player's audio becomes the new take.
         page.wait_for_function(
-            "([sel, old]) => { const a = document.querySelector(sel);"
-            " return a && a.duration > 0 && Math.abs(a.duration - old) > 0.2; }",
-            arg=[chapter_audio, before],
+            "([sel, want]) => { const a = document.querySelector(sel);"
+            " return a && a.duration > 0 && Math.abs(a.duration - want) < 0.05; }",
+            arg=[".player-bar audio", after_fix["duration_ms"] / 1000],
         )
-        now = _audio_duration(page, chapter_audio)
+        assert abs(after_fix["duration_ms"] / 1000 - played) > 0.2
+        new_urls = [u for u in tab.urls() if f"/v1/segments/{gulls['id']}/audio" in u]
+        assert new_urls[-1] not in sentence_urls, "the sentence audio URL was not cache-busted"
         expected = chapter_seconds(api, harbour_id)
-        assert now == pytest.approx(expected, abs=0.05)
-        new_urls = [u for u in tab.urls() if f"/v1/chapters/{harbour_id}/audio" in u]
-        assert len(new_urls) == len(chapter_urls) + 1
-        assert new_urls[-1] != chapter_urls[-1], "the chapter audio URL was not cache-busted"
         tab.shot("07-fixed")
 
         # Download the chapter (FLAC) and the whole project (MP3).

@@ -57,7 +57,8 @@ def test_api_key_is_asked_for_checked_and_kept_out_of_urls(
 
     page.get_by_role("button", name="Play sentence 1").click()
     page.wait_for_function(
-        "() => { const a = document.querySelector('li.seg audio'); return a && a.duration > 0; }"
+        "() => { const a = document.querySelector('.player-bar audio');"
+        " return a && a.duration > 0; }"
     )
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile("^Download chapter")).click()

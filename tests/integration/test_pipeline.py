@@ -228,3 +228,44 @@ def test_every_replica_forwards_live_events_to_its_own_browsers(
     # Both replicas consumed results from the one shared queue; each result was stored once.
     stats = [api.runtime.result_stats for api in (first, second)]
     assert sum(s.applied for s in stats) == 3
+
+
+def test_pause_stops_the_workers_and_resume_finishes_with_nothing_lost_or_done_twice(
+    pipeline_settings: Settings,
+    start_api: Callable[..., Any],
+    start_worker: Callable[..., Any],
+    stub_torchserve: Any,
+    wait_for: Callable[..., Any],
+) -> None:
+    stub_torchserve.delay_s = 0.3
+    api = start_api(pipeline_settings)
+    start_worker(pipeline_settings, VOXMILL_TORCHSERVE_URL=stub_torchserve.url)
+    relay = api.runtime.relay
+    stats = api.runtime.result_stats
+    with httpx.Client(base_url=api.url, timeout=10) as http:
+        conversion = new_conversion(http, sentences(12))
+        wait_for(lambda: relay.published >= 12, timeout=TIMEOUT, what="every task on the queue")
+        wait_for(lambda: stub_torchserve.count() >= 1, timeout=TIMEOUT, what="work in flight")
+        paused = http.post(f"/v1/conversions/{conversion['id']}/pause")
+        assert paused.status_code == 200 and paused.json()["state"] == "paused", paused.text
+        at_pause = stub_torchserve.count()
+        # Every task that was on the queue comes back: stored (in flight at the pause) or
+        # skipped by the worker without calling the voice.
+        wait_for(
+            lambda: stats.applied + stats.ignored >= relay.published,
+            timeout=TIMEOUT,
+            what="an answer for every task",
+        )
+        held = stub_torchserve.count()
+        assert held - at_pause <= pipeline_settings.prefetch, (at_pause, held)
+        counts = http.get(f"/v1/projects/{conversion['project_id']}").json()["counts"]
+        assert counts["pending"] > 0 and counts["failed"] == 0 and counts["queued"] == 0, counts
+
+        resumed = http.post(f"/v1/conversions/{conversion['id']}/resume")
+        assert resumed.status_code == 200, resumed.text
+        progress = wait_for(finished(http, conversion["id"]), timeout=TIMEOUT, what="the end")
+
+    assert (progress["total"], progress["done"], progress["failed"]) == (12, 12, 0)
+    segments = segments_of(api, conversion["project_id"])
+    assert [s.status for s in segments] == [SegmentStatus.DONE] * 12
+    assert stub_torchserve.count() == 12  # each sentence synthesized once

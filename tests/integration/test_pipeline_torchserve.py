@@ -164,10 +164,11 @@ def test_text_the_voice_refuses_fails_alone(
     pipeline: Any, pipeline_settings: Settings, wait_for: Callable[..., Any]
 ) -> None:
     api = pipeline
-    # Fifteen-digit numbers are read in full: 24 of them (one segment) say far more than the
-    # voice takes per request, so TorchServe refuses that task. The "– — …" paragraph has
-    # nothing to say: it becomes a pause and succeeds.
-    numbers = " ".join(["999999999999999"] * 24)
+    # Fifteen-digit numbers are read in full: 24 of them say far more than the voice takes per
+    # request. A plain sentence like that is cut until each piece fits; inside an SSML element
+    # it cannot be cut (the element stays whole), so it stays one segment and TorchServe refuses
+    # that task. The "– — …" paragraph has nothing to say: it becomes a pause and succeeds.
+    numbers = '<prosody rate="100%">' + " ".join(["999999999999999"] * 24) + "</prosody>"
     text = f"The sentence before is fine.\n\n{numbers}\n\n– — …\n\nThe sentence after is fine too."
     with httpx.Client(base_url=api.url, timeout=30) as http:
         project = http.post("/v1/projects", json={"name": "poison"}).json()

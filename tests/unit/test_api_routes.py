@@ -232,8 +232,10 @@ def test_downloads_wait_for_every_segment(tmp_path: Path, voice: FakeVoice) -> N
 
         r = client.get(f"/v1/projects/{project['id']}/audio")
         assert r.status_code == 409
-        assert r.json()["detail"].startswith(
-            f"project {project['id']} is not ready: 1 of 2 segments are done (1 failed)"
+        # In the page's words: the project's name, "sentences", what to do; no database ids.
+        assert r.json()["detail"] == (
+            "the project “Book” is not ready yet: 1 of 2 sentences have audio (1 failed); "
+            "retry or fix the failed sentences"
         )
         chapter = client.get(f"/v1/projects/{project['id']}").json()["chapters"][0]
         segments = client.get(f"/v1/chapters/{chapter['id']}").json()["blocks"][0]["segments"]

@@ -214,7 +214,8 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "time to read one document": f"{limits.PARSE_TIMEOUT_S:g} s",
         "memory of a document reader": f"{limits.PARSE_MEMORY_BYTES // 2**30} GiB",
         "document readers at once": f"{limits.PARSE_WORKERS} processes",
-        "longest sentence": f"{limits.MAX_SENTENCE_CHARS} characters",
+        "longest sentence": f"{limits.MAX_SENTENCE_CHARS} characters per model call",
+        "longest sentence of a document": f"{number(limits.MAX_SEGMENT_CHARS)} characters",
         "pause asked for in SSML or pieces": f"{number(limits.MAX_BREAK_MS)} ms",
         "lexicon entries per project": number(limits.MAX_LEXICON_ENTRIES),
         "lexicon entry": (
@@ -306,7 +307,7 @@ def test_settings_and_handler_defaults_come_from_the_limits() -> None:
     assert options.chunk_chars == limits.MAX_SENTENCE_CHARS
     documents = DocumentLimits()
     assert (documents.max_segment_chars, documents.timeout_s, documents.max_depth) == (
-        limits.MAX_SENTENCE_CHARS,
+        limits.MAX_SEGMENT_CHARS,
         limits.PARSE_TIMEOUT_S,
         limits.MAX_NESTING_DEPTH,
     )

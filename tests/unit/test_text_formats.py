@@ -185,3 +185,44 @@ def test_ssml_document_keeps_its_markup_for_the_spoken_form() -> None:
         'Wait<break time="1000ms"/> now.',
         "Second paragraph.",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown without a format hint (pasted text, a file without an extension): issue 11
+
+from text_processing.formats import looks_like_markdown  # noqa: E402
+
+MARKDOWN_SAMPLES = [
+    "# Chapter one\n\nIt began.",
+    "Chapter one\n===========\n\nIt began.",
+    "It was **very** late. See [the map](https://example.com/map).",
+    "Shopping:\n\n- bread\n- milk\n\nThen *home*.",
+    "> A quote\n\nAnd `code` here.",
+]
+PLAIN_SAMPLES = [
+    "Chapter one\n\nIt began at 3 * 4 = 12 o'clock.",
+    "Dear Sam,\n\n- Anna\n",
+    "Prices rose 5% (see note 2). Nobody knew why.",
+    "She wrote #hashtags all day. Then she slept.",
+]
+
+
+@pytest.mark.parametrize("text", MARKDOWN_SAMPLES)
+def test_markdown_is_recognised_without_a_hint(text: str) -> None:
+    assert looks_like_markdown(text)
+    parsed = parse_document(text.encode(), filename=None, content_type=None, limits=LIMITS)
+    spoken = " ".join(s.text for c in parsed.chapters for b in c.blocks for s in b.segments)
+    # What a listener hears carries no markup and no link address.
+    assert "**" not in spoken and "https://" not in spoken and "# " not in spoken
+
+
+@pytest.mark.parametrize("text", PLAIN_SAMPLES)
+def test_plain_text_is_not_taken_for_markdown(text: str) -> None:
+    assert not looks_like_markdown(text)
+
+
+def test_a_hint_wins_over_the_content() -> None:
+    parsed = parse_document(
+        b"# Not a heading\n", filename="a.txt", content_type=None, limits=LIMITS
+    )
+    assert parsed.chapters[0].blocks[0].segments[0].text == "# Not a heading"

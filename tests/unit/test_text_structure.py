@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from contract import limits
 from text_processing.formats import UploadError, read_upload
 from text_processing.limits import DocumentLimits
 from text_processing.structure import ChapterSpec, DocumentError, SegmentSpec
@@ -464,8 +465,9 @@ def test_one_huge_paragraph_does_not_stall() -> None:
         (None, "text/markdown; charset=utf-8", "markdown"),
         (None, "text/x-markdown", "markdown"),
         (None, "text/plain", "text"),
-        (None, None, "text"),
+        (None, None, "markdown"),  # no hint: the content decides, and "# Hi" is a heading
         ("README", "text/markdown", "markdown"),
+        ("README", None, "markdown"),
     ],
 )
 def test_upload_format_from_extension_then_content_type(
@@ -540,3 +542,47 @@ def test_upload_then_split_end_to_end() -> None:
         "It was late.",
         "Dr. Who knocked.",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentence length: one row per sentence up to the synthesis limit (issue 11)
+
+
+def _long_sentence(chars: int) -> str:
+    """One sentence of clauses, as long as fits in ``chars`` (at least ``chars - 70``)."""
+    clause = "the rain kept falling on the quiet little town near the grey sea"
+    sentence = "It was late, and " + clause + "."
+    while len(sentence) + len(clause) + 2 <= chars:
+        sentence = sentence[:-1] + ", " + clause + "."
+    return sentence
+
+
+@pytest.mark.parametrize("length", [480, 800, 1_500, limits.MAX_SEGMENT_CHARS])
+def test_a_sentence_up_to_the_synthesis_limit_stays_one_segment(length: int) -> None:
+    sentence = _long_sentence(length)
+    assert len(sentence) > 400
+    doc = f"Before it.\n\n{sentence} After it."
+    segs = sentences(split_document(doc, fmt="text"))
+    assert segs == ["Before it.", sentence, "After it."]
+
+
+def test_a_sentence_over_the_synthesis_limit_is_cut_at_clauses_below_it() -> None:
+    sentence = _long_sentence(2 * limits.MAX_SEGMENT_CHARS + 300)
+    segs = sentences(split_document(sentence, fmt="text"))
+    assert len(segs) == 3
+    assert all(len(s) <= limits.MAX_SEGMENT_CHARS for s in segs)
+    assert all(s.endswith((",", ".")) for s in segs)  # at clause boundaries, not mid-clause
+    assert " ".join(segs) == sentence
+
+
+def test_a_sentence_whose_spoken_form_outgrows_the_limit_is_cut_until_it_fits() -> None:
+    # 1,500 written characters of numbers read out as far more than 2,000 spoken ones.
+    numbers = ", ".join(f"{n:,}" for n in range(1_234_567, 1_234_567 + 150))
+    sentence = f"The counts were {numbers}."
+    assert len(sentence) < limits.MAX_SEGMENT_CHARS
+    chapters = split_document(sentence, fmt="text")
+    segs = all_segments(chapters)
+    assert len(segs) > 1
+    assert all(len(s.spoken) <= limits.MAX_SEGMENT_CHARS for s in segs)
+    assert " ".join(s.text for s in segs) == sentence
+    assert_spans_valid(sentence, chapters)

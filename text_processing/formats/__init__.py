@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from text_processing.formats.detect import looks_like_markdown
 from text_processing.formats.errors import UploadError, human_size
 from text_processing.formats.plain import decode_text
 from text_processing.limits import DocumentLimits
@@ -96,6 +97,14 @@ def sniff(data: bytes) -> str:
     if _HTML_START.match(head):
         return "html"
     return "text"
+
+
+def has_format_hint(filename: str | None, content_type: str | None) -> bool:
+    """Whether the upload names its format (an extension, or a known content type)."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    stem, dot, _ext = name.rpartition(".")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return bool(dot and stem) or media not in UNKNOWN_TYPES
 
 
 def kind_of(filename: str | None, content_type: str | None, data: bytes) -> Kind:
@@ -235,8 +244,19 @@ def read_upload(
         return DocumentText(markdown, "markdown", kind)
     if kind == "ssml" or (kind == "text" and text.lstrip().startswith("<speak")):
         return DocumentText(_ssml_document(text, limits), "text", "ssml")
+    if kind == "text" and not has_format_hint(filename, content_type) and looks_like_markdown(text):
+        kind = "markdown"  # no hint, and the text is written in Markdown: read it as such
     log.debug("decoded upload %r: %d bytes, %d chars, %s", filename, len(data), len(text), kind)
     return DocumentText(text, "markdown" if kind == "markdown" else "text", kind)
 
 
-__all__ = ["ACCEPTED", "DocumentText", "UploadError", "kind_of", "read_upload", "sniff"]
+__all__ = [
+    "ACCEPTED",
+    "DocumentText",
+    "UploadError",
+    "has_format_hint",
+    "kind_of",
+    "looks_like_markdown",
+    "read_upload",
+    "sniff",
+]

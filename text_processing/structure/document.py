@@ -32,6 +32,8 @@ from text_processing.structure.sentences import segmenter, sentence_spans, split
 log = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 100
+# The shortest piece a long sentence is cut into while its spoken form is too long.
+_MIN_PIECE_CHARS = 20
 UNTITLED = "Untitled"
 _OPEN_TAG = re.compile(r"<(say-as|sub|phoneme|prosody)\b[^<>]{0,2000}(?<!/)>")
 _CLOSE_TAG = re.compile(r"</(say-as|sub|phoneme|prosody)\s*>")
@@ -80,8 +82,13 @@ def _segments(
     joins: list[int],
     max_chars: int,
     seg: pysbd.Segmenter,
-) -> Iterator[tuple[int, int, int, int]]:
-    """(clean start, clean end, source start, source end) per segment of the block, lazily."""
+    spoken: SpokenForm,
+) -> Iterator[tuple[int, int, int, int, str]]:
+    """(clean start, clean end, source start, source end, spoken form) per segment of the
+    block, lazily. A sentence stays one segment up to ``max_chars``; a longer one is cut at
+    clauses, then between words, and so is a piece whose spoken form grows past ``max_chars``
+    ("1,000,000" is read as "one million"), since the spoken form is what one synthesis request
+    carries."""
     text, index = mt.text, mt.index
     kept = set(index)
     lo, hi = block.ranges[0][0], block.ranges[-1][1]
@@ -91,8 +98,13 @@ def _segments(
         breaks = blocks_.line_breaks(text, joins, block.items)
         sentences = _merged_spans(text, sentence_spans(text, breaks, seg))
     for sa, sb in sentences:
-        pieces = [(sa, sb)] if "<" in text[sa:sb] else split_long(text, sa, sb, max_chars)
-        for a, b in pieces:
+        if "<" in text[sa:sb]:
+            pieces: Iterator[tuple[int, int, str]] = iter(
+                [(sa, sb, _spoken(doc, index, sa, text[sa:sb], spoken))]
+            )
+        else:
+            pieces = _fitting(doc, index, text, sa, sb, max_chars, spoken)
+        for a, b, said in pieces:
             start, end = index[a], index[b - 1] + 1
             # Widen the span over markup that was stripped at its edges (``**``, ``](url)``).
             while start > lo and (start - 1) not in kept and not doc[start - 1].isspace():
@@ -100,7 +112,36 @@ def _segments(
             while end < hi and end not in kept and not doc[end].isspace():
                 end += 1
             lo = end
-            yield a, b, start, end
+            yield a, b, start, end, said
+
+
+def _spoken(doc: str, index: list[int], a: int, written: str, spoken: SpokenForm) -> str:
+    try:
+        return spoken(written)
+    except SsmlError as e:
+        raise DocumentError(
+            f"line {_line_of(doc, index[a])}: invalid SSML in {written[:60]!r}: {e}"
+        ) from e
+
+
+def _fitting(
+    doc: str,
+    index: list[int],
+    text: str,
+    a: int,
+    b: int,
+    max_chars: int,
+    spoken: SpokenForm,
+) -> Iterator[tuple[int, int, str]]:
+    """``text[a:b]`` cut so that each piece and its spoken form hold at most ``max_chars``."""
+    for pa, pb in split_long(text, a, b, max_chars):
+        said = _spoken(doc, index, pa, text[pa:pb], spoken)
+        if len(said) > max_chars and pb - pa > _MIN_PIECE_CHARS:
+            # The spoken form grew (numbers read out): cut the written piece finer, in proportion.
+            finer = max(_MIN_PIECE_CHARS, (pb - pa) * max_chars // len(said) - 1)
+            yield from _fitting(doc, index, text, pa, pb, finer, spoken)
+        else:
+            yield pa, pb, said
 
 
 def _line_of(doc: str, offset: int) -> int:
@@ -193,7 +234,8 @@ def split_document(
         if block.heading and not speak_headings:
             continue
         segments: list[SegmentSpec] = []
-        for a, b, start, end in _segments(text, block, mt, joins, limits.max_segment_chars, seg):
+        pieces = _segments(text, block, mt, joins, limits.max_segment_chars, seg, spoken)
+        for a, b, start, end, said in pieces:
             count += 1
             if count > limits.max_segments:  # checked per sentence: nothing piles up first
                 raise TooManySegmentsError(
@@ -201,13 +243,7 @@ def split_document(
                     f"one document is reached at line {_line_of(text, start)}); split it into "
                     "smaller documents and convert them separately"
                 )
-            written = mt.text[a:b]
-            try:
-                segments.append(SegmentSpec(written, start, end, spoken(written)))
-            except SsmlError as e:
-                raise DocumentError(
-                    f"line {_line_of(text, start)}: invalid SSML in {written[:60]!r}: {e}"
-                ) from e
+            segments.append(SegmentSpec(mt.text[a:b], start, end, said))
         current.append(BlockSpec(segments))
     if current:
         chapters.append(ChapterSpec(title or UNTITLED, current))

@@ -2,7 +2,7 @@
 paragraphs and segments.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-30
 """
 

@@ -3,7 +3,7 @@ predictor, stored with its audio), and a project's default mastering preset, aut
 (audiobook exports).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

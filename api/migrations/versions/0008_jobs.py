@@ -2,7 +2,7 @@
 and their delivery attempts.
 
 Revision ID: 0008
-Revises: 0004 on this branch; the lead re-chains it after 0007 at merge
+Revises: 0007
 Create Date: 2026-11-30
 """
 
