@@ -174,8 +174,8 @@ def _json_413(send: Send, most: int) -> Send:
             body = json.dumps(
                 {
                     "detail": (
-                        f"the request body is over this route's limit of {most:,} bytes; "
-                        "send a smaller document or split it"
+                        f"the request body is over this route's limit of "
+                        f"{most / 1_000_000:.1f} MB ({most:,} bytes); send less, or split it"
                     )
                 }
             ).encode()

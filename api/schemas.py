@@ -150,7 +150,7 @@ class ConversionStart(BaseModel):
         default=False,
         description="also re-queue segments still queued by a running conversion",
     )
-    everything: bool = Field(
+    everything: StrictBool = Field(
         default=False,
         description=(
             "re-synthesize every sentence, those with audio too (after a change of voice or "
@@ -326,7 +326,9 @@ class SegmentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    needs_review: bool = Field(description="flag the sentence for another listen, or clear it")
+    needs_review: StrictBool = Field(
+        description="flag the sentence for another listen, or clear it"
+    )
 
 
 class BlockOut(BaseModel):

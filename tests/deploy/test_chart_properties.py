@@ -159,6 +159,12 @@ def test_probes_work_with_token_authorization(render: Render) -> None:
     api = containers(deployments[name("api")])["api"]
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"  # no dependency checks
+    # A worker is ready only while it takes tasks (RabbitMQ connected, circuit breaker closed);
+    # its health server listens on every interface only because the chart asks it to.
+    worker = containers(deployments[name("worker")])["worker"]
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert worker["args"][:3] == ["worker", "--health-host", "0.0.0.0"]
     ts = containers(deployments[name("torchserve-gpu")])
     # /ping needs the rotating key: the gateway's /readyz pings with it; liveness uses the
     # metrics port, which TorchServe serves without a token.

@@ -7,6 +7,7 @@ afterwards. The RabbitMQ service itself is shared: never restart it from a test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -164,9 +165,9 @@ PG_ADMIN_URL = os.environ.get(
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh, migrated Postgres database for this test session (dropped afterwards)."""
+@contextlib.contextmanager
+def _fresh_database() -> Iterator[str]:
+    """A new, migrated Postgres database, dropped on exit."""
     import psycopg
 
     from api.db import migrate
@@ -185,6 +186,21 @@ def pg_database_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh, migrated Postgres database for this test session (dropped afterwards)."""
+    with _fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def own_database_url() -> Iterator[str]:
+    """A database of this test alone: for tests that look at every row (the stuck sweep), where
+    other tests' unfinished conversions in the session's database would count."""
+    with _fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -87,14 +87,20 @@ def test_tasks_rabbitmq_dead_letters_end_their_segments_with_the_reason(
 
 def test_a_task_lost_on_purpose_is_sent_again_by_the_sweep(
     pipeline_settings: Settings,
+    own_database_url: str,
     start_api: Callable[..., Any],
     start_worker: Callable[..., Any],
     stub_torchserve: Any,
     wait_for: Callable[..., Any],
 ) -> None:
     # A segment counts as stuck after twice the retry budget with nothing waiting in RabbitMQ.
+    # Its own database: the sweep looks at every queued segment, other tests' included.
     settings = pipeline_settings.model_copy(
-        update={"task_retry_budget_s": 4.0, "stuck_sweep_s": 0.5}
+        update={
+            "task_retry_budget_s": 4.0,
+            "stuck_sweep_s": 0.5,
+            "database_url": own_database_url,
+        }
     )
     api = start_api(settings)
     topology = topology_for(settings)

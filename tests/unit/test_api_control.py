@@ -321,6 +321,34 @@ def finish(client: TestClient, conversion_id: int) -> None:
 
 
 def test_proofing_flags_and_previous_take_compare_and_pick(client: TestClient) -> None:
+    compare_and_pick(client)
+
+
+def test_the_previous_take_lives_in_the_object_store_too(tmp_path: Path, voice: GatedVoice) -> None:
+    """With segment audio in the object store, the replaced take keeps its object (and the
+    orphan sweep leaves it alone), so compare and pick work as with audio in rows."""
+    from api.audio_store import sweep_orphans
+    from api.main import create_app
+
+    settings = Settings(
+        data_dir=tmp_path, outbox_poll_s=0.05, embedded_workers=1, audio_store="objects"
+    )
+    with TestClient(create_app(settings, synthesizer=voice)) as c:
+        sid = compare_and_pick(c)
+        run = runtime(c)
+        with run.session_factory() as session:
+            seg = session.get(Segment, sid)
+            assert seg is not None and seg.audio is None and seg.previous_audio is None
+            keys = (seg.audio_key, seg.previous_audio_key)
+        assert all(keys) and keys[0] != keys[1]
+        assert run.audio_store is not None
+        sweep_orphans(run.session_factory, run.audio_store, grace_s=-1)
+        old = c.get(f"/v1/segments/{sid}/audio?take=previous&format=flac")
+        assert old.status_code == 200 and old.content.startswith(b"fLaC")
+
+
+def compare_and_pick(client: TestClient) -> int:
+    """Flag, re-synthesize, listen to the previous take and pick it back; the segment's id."""
     pid = new_project(client, "The boat left early.")
     finish(client, client.post(f"/v1/projects/{pid}/conversions").json()["id"])
     chapter = client.get(f"/v1/projects/{pid}").json()["chapters"][0]
@@ -349,3 +377,4 @@ def test_proofing_flags_and_previous_take_compare_and_pick(client: TestClient) -
     assert back["previous_duration_ms"] == after["duration_ms"]
     assert back["needs_review"] is True
     assert client.get(f"/v1/projects/{pid}").json()["counts"]["done"] == 1
+    return int(seg["id"])

@@ -100,7 +100,8 @@ def watch(server: str) -> Iterator[Watch]:
     thread.join(timeout=10)
     assert w.checks > 3
     assert not w.failures, w.failures
-    assert w.slowest_s < 1.0, f"a health check waited {w.slowest_s:.2f} s"
+    # The bound a load balancer's health check would give it (2 s, as in the outage).
+    assert w.slowest_s < 2.0, f"a health check waited {w.slowest_s:.2f} s"
 
 
 def _project(base: str) -> int:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.main import create_app
-from api.models import Segment
+from api.models import Conversion, Job, Segment
 from audio import codecs as audio
 from contract import limits
 from contract.messages import SynthesisParams
@@ -194,6 +194,13 @@ def test_cancel_discards_the_work_in_flight_and_writes_no_output(
     assert stats.applied == 0
     body = client.get(f"/v1/jobs/{job_id}").json()
     assert body["status"] == "cancelled" and body["outputs"] == []
+    # The job's conversion is cancelled, so workers skip its tasks still in the queue.
+    factory = client.app.state.runtime.session_factory  # type: ignore[attr-defined]
+    with factory() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.conversion_id is not None
+        conversion = session.get(Conversion, job.conversion_id)
+        assert conversion is not None and conversion.stopped == "cancelled"
     assert not (tmp_path / "objects" / BUCKET).exists() or not list(
         (tmp_path / "objects" / BUCKET).rglob("never*")
     )
