@@ -106,6 +106,7 @@ HOSTILE = [
 @example(motif="*a ")
 @example(motif="[101 202 ")
 @example(motif="`` ` ")
+@example(motif="ae.g.")  # one long sentence whose spoken form grows: cut once, not recursively
 def test_markdown_splitting_scales_linearly(motif: str) -> None:
     _scales_linearly(motif, lambda doc: _split(doc, "markdown"))
 

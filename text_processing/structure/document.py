@@ -132,14 +132,21 @@ def _fitting(
     b: int,
     max_chars: int,
     spoken: SpokenForm,
+    cut_chars: int | None = None,
 ) -> Iterator[tuple[int, int, str]]:
-    """``text[a:b]`` cut so that each piece and its spoken form hold at most ``max_chars``."""
-    for pa, pb in split_long(text, a, b, max_chars):
+    """``text[a:b]`` cut so that each piece and its spoken form hold at most ``max_chars``.
+
+    ``cut_chars`` is the written length pieces are cut to (``max_chars`` at first). A piece
+    whose spoken form is still too long is cut again, finer in proportion, but is always judged
+    against ``max_chars``: judging it against the finer length would cut every expanding piece
+    (``e.g.`` read "for example") down to the minimum, each level speaking it again, which made
+    a long run of them quadratic (tests/unit/test_text_fuzz.py)."""
+    for pa, pb in split_long(text, a, b, cut_chars or max_chars):
         said = _spoken(doc, index, pa, text[pa:pb], spoken)
         if len(said) > max_chars and pb - pa > _MIN_PIECE_CHARS:
             # The spoken form grew (numbers read out): cut the written piece finer, in proportion.
             finer = max(_MIN_PIECE_CHARS, (pb - pa) * max_chars // len(said) - 1)
-            yield from _fitting(doc, index, text, pa, pb, finer, spoken)
+            yield from _fitting(doc, index, text, pa, pb, max_chars, spoken, finer)
         else:
             yield pa, pb, said
 
