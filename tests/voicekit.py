@@ -8,6 +8,7 @@ import json
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -120,3 +121,49 @@ def wav_stats(data: bytes) -> tuple[int, int, float]:
     samples, rate = sf.read(io.BytesIO(data), dtype="int16")
     wide = samples.astype(np.float64)
     return int(rate), len(samples), float(np.sqrt(np.mean(wide**2))) if len(samples) else 0.0
+
+
+class GatedVoice:
+    """A stand-in synthesizer for API tests: 100 samples of a tone per character at 22,050 Hz,
+    each call held until ``gate`` is set (it starts set; a test clears it to hold sentences in
+    flight).
+
+    Attributes:
+        entered: Texts that reached the voice, recorded before the gate.
+        calls: Texts synthesized, recorded after the gate.
+    """
+
+    RATE = 22050
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered: list[str] = []
+        self.calls: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+
+    def synthesize(self, voice: str, text: str, params: object = None) -> Any:
+        from synthesis.base import Audio
+
+        with self._lock:
+            self.entered.append(text)
+        self.gate.wait(30)
+        with self._lock:
+            self.calls.append(text)
+        n = 100 * len(text)
+        return Audio((6000 * np.sin(np.arange(n) / 9)).astype(np.int16), self.RATE)
+
+    def synthesize_encoded(
+        self, voice: str, text: str, params: object = None, *, fmt: str = "flac"
+    ) -> Any:
+        from audio import codecs
+        from synthesis.base import EncodedAudio
+
+        sound = self.synthesize(voice, text, params)
+        data = codecs.encode(sound.samples, sound.sample_rate, fmt)
+        return EncodedAudio(data, fmt, sound.sample_rate, len(sound.samples))
+
+    def voices(self) -> list[str]:
+        return ["joe"]

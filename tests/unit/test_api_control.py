@@ -4,55 +4,25 @@ re-synthesize everything with the previous take kept."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from voicekit import GatedVoice
 
 from api.models import Chapter, Document, OutboxMessage, Project, Segment
 from api.runtime import Runtime
-from audio import codecs as audio
-from contract.messages import EventMessage, ResultMessage, SynthesisParams, TaskMessage
+from contract.messages import EventMessage, ResultMessage, TaskMessage
 from contract.settings import Settings
-from synthesis.base import Audio, EncodedAudio
 from worker.control import StoppedTasks
 
 RATE = 22050
 SENTENCES = [f"Sentence number {n} is here." for n in range(1, 9)]
 BOOK = "# One\n\n" + " ".join(SENTENCES[:4]) + "\n\n# Two\n\n" + " ".join(SENTENCES[4:]) + "\n"
-
-
-class GatedVoice:
-    """A stand-in voice that holds every call until the gate opens (100 samples per char)."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        self._lock = threading.Lock()
-
-    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        with self._lock:
-            self.calls.append(text)
-        self.gate.wait(30)
-        n = 100 * len(text)
-        return Audio((6000 * np.sin(np.arange(n) / 9)).astype(np.int16), RATE)
-
-    def synthesize_encoded(
-        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
-    ) -> EncodedAudio:
-        sound = self.synthesize(voice, text, params)
-        data = audio.encode(sound.samples, sound.sample_rate, fmt)
-        return EncodedAudio(data, fmt, sound.sample_rate, len(sound.samples))
-
-    def voices(self) -> list[str]:
-        return ["joe"]
 
 
 @pytest.fixture
@@ -101,7 +71,7 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
     pid = new_project(client)
     voice.gate.clear()
     conversion = client.post(f"/v1/projects/{pid}/conversions").json()
-    wait(lambda: voice.calls, "the first sentence to be synthesized")
+    wait(lambda: voice.entered, "the first sentence to be synthesized")
 
     paused = client.post(f"/v1/conversions/{conversion['id']}/pause")
     assert paused.status_code == 200, paused.text
@@ -109,7 +79,7 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
     assert paused.json()["eta_s"] is None
     stop = runtime(client).stopped_tasks
     wait(lambda: stop.conversion_stopped(conversion["id"]), "the workers to hear of the pause")
-    in_flight = len(voice.calls)
+    in_flight = len(voice.entered)
     voice.gate.set()
     # The sentence being synthesized keeps its audio; the rest wait, none failed.
     wait(lambda: statuses(client, pid)["done"] == in_flight, "the sentence in flight")
@@ -122,7 +92,7 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
         "an answer for every published task",
     )
     counts = statuses(client, pid)
-    assert len(voice.calls) == in_flight
+    assert len(voice.entered) == in_flight
     assert (counts["done"], counts["failed"], counts["queued"]) == (in_flight, 0, 0)
     assert counts["pending"] == counts["total"] - in_flight
     with runtime(client).session_factory() as session:
@@ -151,7 +121,7 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
         "the fix made during the pause",
     )
     assert client.get(f"/v1/segments/{done_one['id']}").json()["status"] == "done"
-    assert "A fixed sentence." in voice.calls
+    assert "A fixed sentence." in voice.entered
 
     resumed = client.post(f"/v1/conversions/{conversion['id']}/resume")
     assert resumed.status_code == 200, resumed.text
@@ -167,7 +137,7 @@ def test_pause_stops_new_tasks_and_resume_finishes_with_nothing_lost(
     assert total == len(SENTENCES) + 2  # the two chapter headings are spoken too
     assert (done["done"], done["failed"], done["total"]) == (total, 0, total)
     # Every sentence (and the spoken heading of each chapter) synthesized exactly once.
-    assert sorted(voice.calls) == sorted(set(voice.calls))
+    assert sorted(voice.entered) == sorted(set(voice.entered))
     assert statuses(client, pid)["done"] == statuses(client, pid)["total"]
 
 
@@ -177,7 +147,7 @@ def test_cancel_puts_unfinished_sentences_back_and_convert_starts_them_again(
     pid = new_project(client)
     voice.gate.clear()
     conversion = client.post(f"/v1/projects/{pid}/conversions").json()
-    wait(lambda: voice.calls, "the first sentence to be synthesized")
+    wait(lambda: voice.entered, "the first sentence to be synthesized")
     cancelled = client.post(f"/v1/conversions/{conversion['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     stop = runtime(client).stopped_tasks
@@ -202,7 +172,7 @@ def test_delete_project_removes_its_documents_audio_rows_and_queued_tasks(
     pid = new_project(client)
     voice.gate.clear()
     client.post(f"/v1/projects/{pid}/conversions")
-    wait(lambda: voice.calls, "a sentence in flight")
+    wait(lambda: voice.entered, "a sentence in flight")
     r = client.delete(f"/v1/projects/{pid}")
     assert r.status_code == 204
     voice.gate.set()
@@ -229,7 +199,7 @@ def test_deleting_a_document_removes_its_chapters_and_lets_the_conversion_finish
     assert [d["id"] for d in detail["documents"]][-1] == extra["id"]
     voice.gate.clear()
     conversion = client.post(f"/v1/projects/{pid}/conversions").json()
-    wait(lambda: voice.calls, "a sentence in flight")
+    wait(lambda: voice.entered, "a sentence in flight")
     r = client.delete(f"/v1/projects/{pid}/documents/{extra['id']}")
     assert r.status_code == 204, r.text
     voice.gate.set()

@@ -4,25 +4,21 @@ with a stand-in voice: what a client of ``/v1/jobs`` sees, and where the outputs
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from voicekit import GatedVoice
 
 from api.main import create_app
 from api.models import Conversion, Job, Segment
-from audio import codecs as audio
 from contract import limits
-from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio, EncodedAudio
 
 RATE = 22050
 BUCKET = "voxmill-out"
@@ -36,33 +32,6 @@ Another paragraph.
 
 The end.
 """
-
-
-class GatedVoice:
-    """100 samples per character; waits for ``gate`` before each sentence."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.gate.set()
-        self.calls: list[str] = []
-        self.entered = 0
-
-    def synthesize(self, voice: str, text: str, params: SynthesisParams | None = None) -> Audio:
-        self.entered += 1
-        self.gate.wait(30)
-        self.calls.append(text)
-        n = 100 * len(text)
-        return Audio((6000 * np.sin(np.arange(n) / 9)).astype(np.int16), RATE)
-
-    def synthesize_encoded(
-        self, voice: str, text: str, params: SynthesisParams | None = None, *, fmt: str = "flac"
-    ) -> EncodedAudio:
-        sound = self.synthesize(voice, text, params)
-        data = audio.encode(sound.samples, sound.sample_rate, fmt)
-        return EncodedAudio(data, fmt, sound.sample_rate, len(sound.samples))
-
-    def voices(self) -> list[str]:
-        return ["joe"]
 
 
 @pytest.fixture
@@ -188,7 +157,7 @@ def test_cancel_discards_the_work_in_flight_and_writes_no_output(
     # The sentences the workers held finish; their results must change nothing.
     stats = client.app.state.runtime.result_stats  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
-    while stats.ignored < voice.entered or len(voice.calls) < voice.entered:
+    while stats.ignored < len(voice.entered) or len(voice.calls) < len(voice.entered):
         assert time.monotonic() < deadline, (stats, voice.calls)
         time.sleep(0.02)
     assert stats.applied == 0
