@@ -28,9 +28,15 @@ from api.models import (
 )
 
 
-def _drop_tasks(session: Session, condition: ColumnElement[bool]) -> int:
+def drop_tasks(
+    session: Session, condition: ColumnElement[bool], *, discard_in_flight: bool = False
+) -> int:
     """Delete the unpublished outbox rows of the queued segments matching ``condition`` and
-    put those segments back to ``pending``. Returns how many segments that was."""
+    put those segments back to ``pending``. Returns how many segments that was.
+
+    With ``discard_in_flight`` their task ids are cleared too, so a result of a task already
+    handed to RabbitMQ matches no segment and is ignored (a cancelled job keeps nothing);
+    otherwise such a result is still stored (a paused conversion keeps what was made)."""
     queued = select(Segment.task_id).where(
         condition, Segment.status == SegmentStatus.QUEUED, Segment.task_id.is_not(None)
     )
@@ -42,7 +48,11 @@ def _drop_tasks(session: Session, condition: ColumnElement[bool]) -> int:
     result = session.execute(
         update(Segment)
         .where(condition, Segment.status == SegmentStatus.QUEUED)
-        .values(status=SegmentStatus.PENDING, updated_at=utcnow())
+        .values(
+            status=SegmentStatus.PENDING,
+            updated_at=utcnow(),
+            **({"task_id": None} if discard_in_flight else {}),
+        )
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -62,7 +72,7 @@ def pause(session: Session, *, conversion: Conversion) -> int:
     if conversion.stopped == "paused":
         return 0
     conversion.stopped = "paused"
-    return _drop_tasks(session, Segment.conversion_id == conversion.id)
+    return drop_tasks(session, Segment.conversion_id == conversion.id)
 
 
 def resume(session: Session, *, conversion: Conversion) -> int:
@@ -103,7 +113,7 @@ def cancel(session: Session, *, conversion: Conversion) -> int:
     """
     if conversion.finished_at is not None:
         raise ConflictError("this conversion has already finished; there is nothing to cancel")
-    dropped = _drop_tasks(session, Segment.conversion_id == conversion.id)
+    dropped = drop_tasks(session, Segment.conversion_id == conversion.id)
     conversion.stopped = "cancelled"
     conversion.finished_at = utcnow()
     return dropped
@@ -112,7 +122,7 @@ def cancel(session: Session, *, conversion: Conversion) -> int:
 def _forget_segments(session: Session, condition: ColumnElement[bool]) -> None:
     """Before segments are deleted: drop their unpublished tasks, and take the unfinished ones
     out of their conversions' totals, so that a conversion still running can finish."""
-    _drop_tasks(session, condition)
+    drop_tasks(session, condition)
     rows = session.execute(
         select(Segment.conversion_id, func.count())
         .where(
@@ -134,7 +144,7 @@ def _forget_segments(session: Session, condition: ColumnElement[bool]) -> None:
 def delete_project(session: Session, *, project: Project) -> None:
     """Delete a project with its documents, chapters, sentences, audio, lexicon, conversions and
     unpublished tasks (the database cascades from the project row)."""
-    _drop_tasks(session, Segment.project_id == project.id)
+    drop_tasks(session, Segment.project_id == project.id)
     session.execute(
         delete(Project).where(Project.id == project.id).execution_options(synchronize_session=False)
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,9 +37,7 @@ from api.models import (
     IngestedObject,
     Job,
     JobStatus,
-    OutboxMessage,
     Segment,
-    SegmentStatus,
     utcnow,
 )
 from api.storage import ObjectError, ObjectStore
@@ -238,24 +236,7 @@ def cancel_job(session: Session, job: Job) -> bool:
     if not changed:
         return False
     if job.project_id is not None:
-        task_ids = list(
-            session.scalars(
-                select(Segment.task_id).where(
-                    Segment.project_id == job.project_id,
-                    Segment.status == SegmentStatus.QUEUED,
-                    Segment.task_id.is_not(None),
-                )
-            )
-        )
-        for i in range(0, len(task_ids), 500):
-            session.execute(
-                delete(OutboxMessage).where(OutboxMessage.message_id.in_(task_ids[i : i + 500]))
-            )
-        session.execute(
-            update(Segment)
-            .where(Segment.project_id == job.project_id, Segment.status == SegmentStatus.QUEUED)
-            .values(status=SegmentStatus.PENDING, task_id=None, updated_at=utcnow())
-        )
+        control.drop_tasks(session, Segment.project_id == job.project_id, discard_in_flight=True)
     conversion = session.get(Conversion, job.conversion_id) if job.conversion_id else None
     if conversion is not None and conversion.finished_at is None:
         # Marked cancelled: once the caller publishes the conversion's event, workers answer
