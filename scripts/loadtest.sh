@@ -10,7 +10,9 @@ PORT=${PORT:-8000}
 HOST=${LOADTEST_HOST:-http://127.0.0.1:$PORT}
 started=""
 if [ -z "${LOADTEST_HOST:-}" ] && ! curl -fs "$HOST/readyz" >/dev/null 2>&1; then
-  bash scripts/stack.sh up
+  # Locust's users stand for many clients but share one address: the stack started here has the
+  # per-client limits of expensive requests off (an API started elsewhere keeps its own).
+  VOXMILL_CLIENT_CONCURRENCY=0 VOXMILL_CLIENT_RATE_PER_MINUTE=0 bash scripts/stack.sh up
   started=1
 fi
 cleanup() { if [ -n "$started" ]; then bash scripts/stack.sh down; fi; }
