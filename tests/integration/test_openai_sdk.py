@@ -35,16 +35,19 @@ def client(server: Server) -> openai.OpenAI:
 
 
 def decoded(data: bytes) -> tuple[float, float]:
-    """(length, allowed padding) of an audio file in seconds, decoding every frame with FFmpeg (PyAV).
+    """(length, allowed padding) of an audio file in seconds, decoding every frame with PyAV.
 
-    A lossy encoder may add up to one frame of priming in front (AAC in ADTS carries no edit list to
-    trim its 1,024 samples) and fills the last frame: so the decoded length may exceed the speech by
-    up to two frames of that codec (AAC 1,024, MP3 1,152, Opus 960 samples). Lossless formats: none."""
+    A lossy encoder may add up to one frame of priming in front (AAC in ADTS carries no edit list
+    to trim its 1,024 samples) and fills the last frame: so the decoded length may exceed the
+    speech by up to two frames of that codec (AAC 1,024, MP3 1,152, Opus 960 samples). Lossless
+    formats: none."""
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.audio[0]
         sizes = [frame.samples for frame in container.decode(stream)]
         rate = stream.codec_context.sample_rate
-        lossless = stream.codec_context.name in {"flac"} or stream.codec_context.name.startswith("pcm_")
+        lossless = stream.codec_context.name in {"flac"} or stream.codec_context.name.startswith(
+            "pcm_"
+        )
         return sum(sizes) / rate, 0.0 if lossless else 2 * max(sizes) / rate
 
 
@@ -63,7 +66,9 @@ def test_every_format_decodes_to_the_length_of_the_speech(client: openai.OpenAI,
         extra_body={"timestamps": True},
     ).http_response.json()
     data = base64.b64decode(timed["audio"])
-    seconds, padding = (len(data) / 2 / timed["sample_rate"], 0.0) if fmt == "pcm" else decoded(data)
+    seconds, padding = (
+        (len(data) / 2 / timed["sample_rate"], 0.0) if fmt == "pcm" else decoded(data)
+    )
     assert timed["duration"] > 3.0, "two sentences of speech"
     assert timed["duration"] - 0.005 <= seconds <= timed["duration"] + padding + 0.001
 
