@@ -8,6 +8,7 @@ inference key from there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -217,6 +218,43 @@ def stop(target: LocalTorchServe, timeout_s: float = 30.0) -> None:
         if not _alive(pid):
             break
     target.pid_file.unlink(missing_ok=True)
+
+
+def kill(target: LocalTorchServe, timeout_s: float = 10.0) -> None:
+    """``kill -9`` the TorchServe started from ``target.workdir``: its whole process group (the
+    launcher, the Java frontend and the Python model workers) at once, as a crashed node. For
+    fault tests; :func:`start` starts it again (with a new key).
+
+    Raises:
+        RuntimeError: None runs, or a process of its group still ran after ``timeout_s``.
+    """
+    if not target.pid_file.exists():
+        raise RuntimeError(f"no TorchServe runs from {target.workdir}")
+    pid = int(target.pid_file.read_text())
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while _group_running(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"TorchServe's process group {pid} outlived SIGKILL")
+        time.sleep(0.05)
+    target.pid_file.unlink(missing_ok=True)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (Linux ``/proc``). Zombies do not count:
+    the frontend's model workers are reaped by whoever inherits them, maybe never in a container.
+    """
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)  # the launcher, when this process started it
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After "pid (comm)": state, ppid, pgrp, ...
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -214,13 +214,51 @@ class TorchServeSynthesizer:
                 )
         return self._audio_from(response, voice, base, fmt)
 
-    def reload_token(self) -> None:
+    def reload_token(self) -> bool:
         """Read the inference key again (``VOXMILL_TORCHSERVE_TOKEN`` or the key file): a restarted
-        TorchServe 0.12 issues a new one."""
-        self._token = self._settings.torchserve_auth_token()
+        TorchServe 0.12 issues a new one.
+
+        A key file that is missing or cannot be read whole (TorchServe deletes it on start and
+        then writes it) keeps the current key: the next re-read gets the new one, and no caller
+        sees the read fail.
+
+        Returns:
+            Whether the key changed.
+        """
+        source = (
+            "VOXMILL_TORCHSERVE_TOKEN"
+            if self._settings.torchserve_token
+            else str(self._settings.torchserve_key_file or "no key file")
+        )
+        try:
+            token = self._settings.torchserve_auth_token()
+        except (OSError, ValueError, AttributeError) as e:
+            log.warning(
+                "could not re-read the TorchServe key from %s (%s); keeping the key in use",
+                source,
+                e,
+            )
+            return False
+        if not token and self._token:
+            log.warning("no TorchServe inference key in %s; keeping the key in use", source)
+            return False
+        if token == self._token:
+            return False
+        self._token = token
+        log.warning(
+            "re-read the TorchServe inference key from %s: it changed (a restarted TorchServe "
+            "issues a new one); using the new key",
+            source,
+        )
+        return True
 
     def ping(self) -> bool:
-        """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness)."""
+        """Whether every configured TorchServe answers ``/ping`` as healthy (for readiness).
+
+        Raises:
+            VoiceServerAuthError: A TorchServe refused the key (it answers, but not to this
+                worker: an operator's problem, not an outage).
+        """
         bases = {
             self._settings.torchserve_url,
             *self._settings.voice_routes.values(),
@@ -237,6 +275,12 @@ class TorchServeSynthesizer:
             except httpx.HTTPError as e:
                 log.info("TorchServe %s is not reachable: %s", base, e)
                 return False
+            if _is_token_refusal(response):
+                raise VoiceServerAuthError(
+                    f"TorchServe {base} refused the inference key (HTTP {response.status_code}: "
+                    f"{_error_text(response)}); set VOXMILL_TORCHSERVE_TOKEN or "
+                    "VOXMILL_TORCHSERVE_KEY_FILE to TorchServe's current inference key"
+                )
             if response.status_code != 200:
                 log.info("TorchServe %s ping: HTTP %d", base, response.status_code)
                 return False

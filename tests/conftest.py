@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -81,17 +82,31 @@ def joe_mar() -> Path:
     return mar
 
 
-@pytest.fixture(scope="session")
-def torchserve(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real TorchServe on loopback serving every archive in model-store/ (token auth on)."""
+@contextlib.contextmanager
+def _local_torchserve(workdir: Path) -> Iterator[object]:
     from devtools.torchserve_local import LocalTorchServe, start, stop
 
     if shutil.which("java") is None:
         pytest.fail("java is not installed: TorchServe's frontend needs Java 17")
     port = free_port_block()
-    target = LocalTorchServe(tmp_path_factory.mktemp("torchserve"), port, port + 1, port + 2)
+    target = LocalTorchServe(workdir, port, port + 1, port + 2)
     start(target, model_store=MODEL_STORE)
     try:
         yield target
     finally:
         stop(target)
+
+
+@pytest.fixture(scope="session")
+def torchserve(joe_mar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real TorchServe on loopback serving every archive in model-store/ (token auth on)."""
+    with _local_torchserve(tmp_path_factory.mktemp("torchserve")) as target:
+        yield target
+
+
+@pytest.fixture
+def own_torchserve(joe_mar: Path, tmp_path: Path) -> Iterator[object]:
+    """Like ``torchserve``, but this test's alone: for a test that kills and restarts it
+    (``devtools.torchserve_local.kill`` / ``start`` on the same workdir and ports)."""
+    with _local_torchserve(tmp_path / "torchserve") as target:
+        yield target

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from contract.retry import Backoff
+from synthesis.base import VoiceServerAuthError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ class VoiceBreaker:
     Args:
         failures: Consecutive "unavailable" outcomes that open it.
         probe: Whether the voice server answers (with the key re-read); runs in the probe thread
-            while open, never raises (an exception counts as ``False``).
+            while open. :class:`~synthesis.base.VoiceServerAuthError` says the server answers
+            but refuses the key (logged at ERROR, and the breaker counts as opened for the key);
+            any other exception counts as ``False``.
         backoff: Wait between probes.
         on_change: Called with ``True`` when it closes and ``False`` when it opens (pause and
             resume consuming, readiness).
@@ -56,7 +59,8 @@ class VoiceBreaker:
         self.reason = ""
         """Why it is open ("" while closed)."""
         self.refused_key = False
-        """Whether it is open because the server refused the worker's key."""
+        """Whether the server refused the worker's key since it opened (tasks in hand are then
+        handed back, never failed)."""
         self.openings = 0
         """How many times it opened (for tests and logs)."""
 
@@ -126,6 +130,14 @@ class VoiceBreaker:
         if self._on_change is not None:
             self._on_change(True)
 
+    def _key_refused(self, reason: str) -> None:
+        # The server is back but refuses this worker: no outage that ends by itself. Loud at every
+        # probe (at most one a back-off apart), so the operator sees it until the key works.
+        with self._lock:
+            self.reason = reason
+            self.refused_key = True
+        log.error("not taking tasks: the voice server refuses this worker's key: %s", reason)
+
     def _probe_until_closed(self) -> None:
         attempt = 0
         while not self._stop.is_set():
@@ -134,6 +146,9 @@ class VoiceBreaker:
             attempt += 1
             try:
                 healthy = self._probe()
+            except VoiceServerAuthError as e:
+                self._key_refused(str(e))
+                continue
             except Exception:  # a probe that crashes is a failed probe, never a dead thread
                 log.exception("voice server probe failed")
                 healthy = False

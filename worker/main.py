@@ -365,7 +365,11 @@ def run_worker(
 
 
 def _probe(synthesizer: Synthesizer) -> bool:
-    """Whether the voice server answers with the current key (re-read first)."""
+    """Whether the voice server answers with the current key (re-read first).
+
+    Raises:
+        VoiceServerAuthError: It answers but refuses the key (the breaker logs it loudly).
+    """
     reload_token = getattr(synthesizer, "reload_token", None)
     if callable(reload_token):
         reload_token()

@@ -1,7 +1,8 @@
-"""The fault suite: during a conversion, a voice-server outage, a Postgres restart and a ``kill
--9`` of the API; after each, every segment is ``done`` exactly once with its audio, no task or
-result is left in RabbitMQ and the dead-letter queue is empty. (A worker ``kill -9`` and a
-RabbitMQ restart are in test_pipeline.py and test_pipeline_rabbitmq_restart.py.)
+"""The fault suite: during a conversion, a voice-server outage (the stand-in server, and a real
+TorchServe ``kill -9``-ed and started again with a new key), a Postgres restart and a ``kill -9``
+of the API; after each, every segment is ``done`` exactly once with its audio, no task or result
+is left in RabbitMQ and the dead-letter queue is empty. (A worker ``kill -9`` and a RabbitMQ
+restart are in test_pipeline.py and test_pipeline_rabbitmq_restart.py.)
 
 Each test prints how long the pipeline took to finish once the fault was over ("recovery"),
 the figures in bench/README.md.
@@ -37,9 +38,10 @@ def text(n: int = SENTENCES) -> str:
     return " ".join(f"Sentence number {i} keeps going." for i in range(n))
 
 
-def start(http: httpx.Client, n: int = SENTENCES) -> dict[str, Any]:
+def start(http: httpx.Client, n: int = SENTENCES, document: str | None = None) -> dict[str, Any]:
     project = http.post("/v1/projects", json={"name": "faults"}).json()
-    response = http.post(f"/v1/projects/{project['id']}/documents", json={"text": text(n)})
+    body = {"text": text(n) if document is None else document}
+    response = http.post(f"/v1/projects/{project['id']}/documents", json=body)
     assert response.status_code == 201, response.text
     conversion: dict[str, Any] = http.post(f"/v1/projects/{project['id']}/conversions").json()
     return conversion
@@ -117,6 +119,68 @@ def test_a_voice_server_down_for_15_s_delays_segments_and_fails_none(
     # outage plus the sentences left after it (and at most a worker's prefetch being redone).
     assert stub_torchserve.count() <= reached_while_down + SENTENCES
     assert_all_done_once(pipeline_settings, conversion, SENTENCES)
+
+
+# Few sentences keep the real voice's share of the suite small; long enough that the voice is
+# still speaking them when TorchServe is killed (the test checks that it was).
+REAL_SENTENCES = 8
+
+
+def real_text(n: int = REAL_SENTENCES) -> str:
+    return " ".join(
+        f"Sentence number {i} is long enough that the voice takes a moment to speak all of it, "
+        "word after word, until the very end."
+        for i in range(n)
+    )
+
+
+def test_kill_9_of_torchserve_and_a_new_key_mid_conversion_fail_no_segment(
+    pipeline_settings: Settings,
+    start_api: Callable[..., Any],
+    start_worker: Callable[..., Any],
+    own_torchserve: Any,
+    wait_for: Callable[..., Any],
+) -> None:
+    from devtools.torchserve_local import kill
+    from devtools.torchserve_local import start as start_torchserve
+
+    ts = own_torchserve
+    old_key = ts.key()
+    api = start_api(pipeline_settings)
+    worker = start_worker(
+        pipeline_settings,
+        VOXMILL_TORCHSERVE_URL=ts.inference_url,
+        VOXMILL_TORCHSERVE_KEY_FILE=str(ts.key_file),
+        VOXMILL_TORCHSERVE_TIMEOUT_S="60",
+    )
+    with httpx.Client(base_url=api.url, timeout=10) as http:
+        conversion = start(http, document=real_text())
+        assert conversion["total"] == REAL_SENTENCES
+        wait_for(lambda: api.runtime.result_stats.applied >= 1, timeout=TIMEOUT, what="work")
+        kill(ts)  # the frontend and its model workers, mid-request
+        time.sleep(15)  # the fault itself: TorchServe is away for 15 s
+        during = http.get(f"/v1/conversions/{conversion['id']}").json()
+        # The outage hit the conversion (else this test would prove nothing).
+        assert during["state"] != "finished" and during["done"] < REAL_SENTENCES, during
+        restarted = time.monotonic()
+        start_torchserve(ts, model_store=ROOT / "model-store")  # returns once the voice is ready
+        start_up = time.monotonic() - restarted
+        assert ts.key() != old_key  # a restarted TorchServe 0.12 issues a new inference key
+        progress = wait_for(finished(http, conversion["id"]), timeout=TIMEOUT, what="the end")
+        recovery = time.monotonic() - restarted
+    # Stopped before counting, so a task or result still unacknowledged would be back in its queue.
+    worker.stop()
+    api.stop()
+    print(
+        f"\nrecovery after kill -9 of TorchServe, 15 s down, restarted with a new key: "
+        f"{recovery:.1f} s (its start-up {start_up:.1f} s included)"
+    )
+    assert (progress["done"], progress["failed"]) == (REAL_SENTENCES, 0)
+    log = Path(worker.log).read_text()
+    assert "circuit breaker open" in log  # the worker stopped taking tasks meanwhile
+    assert f"re-read the TorchServe inference key from {ts.key_file}: it changed" in log
+    assert "circuit breaker closed" in log
+    assert_all_done_once(pipeline_settings, conversion, REAL_SENTENCES)
 
 
 class ApiProcess:

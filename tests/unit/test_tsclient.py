@@ -247,6 +247,55 @@ def test_ping_unreachable_is_false() -> None:
     assert not synth.ping()
 
 
+@pytest.mark.parametrize("status", [401, 400])
+def test_a_ping_refused_for_the_key_is_no_outage(status: int) -> None:
+    # The server answers, but not to this key: the worker's breaker must say so loudly.
+    synth, _ = make(token_checker("right", status), torchserve_token="wrong")
+    with pytest.raises(VoiceServerAuthError, match="http://ts:8080 refused the inference key"):
+        synth.ping()
+
+
+def test_a_new_key_in_the_key_file_is_taken_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = key_file(tmp_path / "key_file.json", "k-0ld-3f9a")
+    synth, requests = make(
+        token_checker("k-n3w-7c21"), torchserve_token="", torchserve_key_file=keys
+    )
+    assert not synth.reload_token()  # the same key: nothing to say
+    assert "re-read" not in caplog.text
+
+    key_file(keys, "k-n3w-7c21")  # TorchServe restarted with a new key
+    assert synth.reload_token()
+    assert f"re-read the TorchServe inference key from {keys}: it changed" in caplog.text
+    assert "k-0ld" not in caplog.text and "k-n3w" not in caplog.text  # never the key itself
+    synth.synthesize("joe", "Hi.")
+    assert [r.headers["Authorization"] for r in requests] == ["Bearer k-n3w-7c21"]
+
+
+@pytest.mark.parametrize("content", [None, "", '{"inference": {"ke', "[]"])
+def test_a_key_file_being_rewritten_keeps_the_key_in_use(
+    tmp_path: Path, content: str | None
+) -> None:
+    # TorchServe deletes its key file when it starts, then writes it: a re-read in between
+    # (missing, empty or half-written) keeps the key in use and raises nothing.
+    keys = key_file(tmp_path / "key_file.json", "old")
+    synth, requests = make(token_checker("new", 400), torchserve_token="", torchserve_key_file=keys)
+    keys.unlink()
+    if content is not None:
+        keys.write_text(content)
+
+    assert not synth.reload_token()
+    # A refused call re-reads it too: the refusal stays a refused key, never a read error.
+    with pytest.raises(VoiceServerAuthError, match="TorchServe refused the token"):
+        synth.synthesize("joe", "Hi.")
+    assert [r.headers["Authorization"] for r in requests] == ["Bearer old", "Bearer old"]
+
+    key_file(keys, "new")
+    assert synth.reload_token()
+    assert len(synth.synthesize("joe", "Hi.").samples) == len(SAMPLES)
+
+
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_a_server_that_is_down_or_restarting_is_unavailable(status: int) -> None:
     synth, _ = make(lambda r: httpx.Response(status, json={"message": "restarting"}))

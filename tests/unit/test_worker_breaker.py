@@ -178,6 +178,46 @@ def test_a_refused_key_is_the_workers_problem_never_the_segments() -> None:
     assert broker.depth(broker.topology.results) == 1
 
 
+def test_a_server_back_with_a_key_the_worker_cannot_use_is_loud_and_fails_no_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # TorchServe went down (the breaker opened) and came back with a new key the worker has not
+    # got: its probe is refused for the key. That is no outage that ends by itself, and the task
+    # in hand must go back to the queue when its budget passes, not fail "unavailable".
+    synth = FlakySynth(VoiceServerUnavailable("TorchServe unreachable: refused"), failures=0)
+    synth.down.set()
+    refusing = threading.Event()
+    refusing.set()
+
+    def probe() -> bool:
+        if refusing.is_set():
+            raise VoiceServerAuthError("TorchServe http://ts:8080 refused the inference key")
+        return not synth.down.is_set()
+
+    changes: list[bool] = []
+    breaker = VoiceBreaker(
+        failures=3, probe=probe, backoff=Backoff(0.01, 0.05), on_change=changes.append
+    )
+    settings = Settings(queue_prefix="w", task_retry_budget_s=1.0, task_backoff_s=0.01)
+    broker = MemoryBroker(settings)
+    handle = make_task_handler(settings, synth, MemoryPublisher(broker), breaker=breaker)
+
+    body = task().to_wire().body
+    assert handle(Delivery(body=body)) is Outcome.REQUEUE
+    assert broker.depth(broker.topology.results) == 0  # no failed result for the segment
+    assert breaker.is_open and breaker.refused_key and changes == [False]
+    assert "refused the inference key" in breaker.reason  # what the worker's /readyz shows
+    loud = [r for r in caplog.records if r.levelname == "ERROR" and "refuses" in r.getMessage()]
+    assert loud and "refused the inference key" in loud[0].getMessage()
+    assert synth.calls == 3  # the probe, not the task, met the refusal
+
+    refusing.clear()  # the key file now holds the key the server accepts
+    synth.down.clear()
+    assert handle(Delivery(body=body, delivery_count=1)) is Outcome.ACK
+    assert changes == [False, True] and not breaker.refused_key
+    assert broker.depth(broker.topology.results) == 1
+
+
 def test_readiness_reports_an_open_breaker_while_liveness_stays_up() -> None:
     reason: list[str | None] = [None]
     server = HealthServer("127.0.0.1", 0, lambda: True, ready=lambda: reason[0]).start()
