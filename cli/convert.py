@@ -31,11 +31,14 @@ POLL_S = 0.5
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``voxmill convert`` argument parser."""
+    from text_processing.formats import EXTENSIONS  # the readers' own list, not a copy
+
+    kinds = ", ".join(EXTENSIONS)
     parser = argparse.ArgumentParser(
         prog="voxmill convert",
-        description="Convert a .md or .txt document to one audio file.",
+        description="Convert a document to one audio file.",
     )
-    parser.add_argument("document", type=Path, help="the document (.md, .markdown or .txt)")
+    parser.add_argument("document", type=Path, help=f"the document ({kinds})")
     parser.add_argument("-o", "--output", type=Path, help="audio file (default: DOCUMENT.wav)")
     parser.add_argument("--voice", help="voice name (default: the server's default voice)")
     parser.add_argument("--format", choices=FORMATS, help="audio format (default: from -o)")
