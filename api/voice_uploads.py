@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from api.models import Voice, VoiceVersion, utcnow
+from api.openai_compat import OPENAI_VOICES
 from api.voice_registry import RegistryError, VoiceRegistry
 from contract import limits
 from voices import marbuild
@@ -91,6 +92,14 @@ def add_version(
         RegistryError: Name taken, or TorchServe refused the registration.
     """
     name = check_name(upload.name)
+    if name.lower() in OPENAI_VOICES:
+        # Requests resolve these names as aliases first (api.openai_compat.resolve_alias): a voice
+        # registered under one could never be asked for by its own name.
+        raise RegistryError(
+            409,
+            f"'{name}' is one of OpenAI's voice names, which requests use as aliases of "
+            "configured voices (VOXMILL_VOICE_ALIASES); upload it under another name",
+        )
     if name in builtin:
         with registry.session_factory() as session:
             exists = session.scalars(select(Voice.id).where(Voice.name == name)).first()
@@ -120,6 +129,13 @@ def add_version(
 
 def _stage(registry: VoiceRegistry, upload: VoiceUpload, name: str, work: Path) -> tuple[Path, str]:
     staged = work / "voice"
+    if upload.archive is not None and (
+        upload.piper_model is not None or upload.piper_config is not None
+    ):
+        raise UploadError(
+            "send either 'archive' (a transformers voice) or 'model' and 'config' (a Piper "
+            "voice), not both"
+        )
     if upload.piper_model is not None:
         if upload.piper_config is None:
             raise UploadError("a Piper voice needs its .onnx.json config as well ('config')")

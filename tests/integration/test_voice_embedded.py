@@ -188,3 +188,25 @@ def test_a_builtin_voice_name_cannot_be_taken(
 ) -> None:
     response = upload(app, "joe", archive=zip_dir(vits_dir, tmp_path / "joe.zip"))
     assert response.status_code == 409 and "built-in" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["nova", "alloy"])
+def test_an_openai_voice_name_cannot_be_taken(
+    app: TestClient, vits_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """Requests read OpenAI's voice names as aliases: a voice under one could never be reached."""
+    response = upload(app, name, archive=zip_dir(vits_dir, tmp_path / "v.zip"))
+    assert response.status_code == 409 and "OpenAI's voice names" in response.json()["detail"]
+
+
+def test_an_archive_and_piper_files_together_are_refused(
+    app: TestClient, vits_dir: Path, tmp_path: Path
+) -> None:
+    archive = zip_dir(vits_dir, tmp_path / "both.zip")
+    files = {
+        "archive": (archive.name, archive.read_bytes(), "application/octet-stream"),
+        "model": ("v.onnx", b"onnx", "application/octet-stream"),
+    }
+    data = {"name": "both", "language": "en", "sample_text": SAMPLE_TEXT}
+    response = app.post("/v1/voices", data=data, files=files, headers=AS_ADMIN)
+    assert response.status_code == 422 and "not both" in response.json()["detail"]
