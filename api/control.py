@@ -58,6 +58,11 @@ def drop_tasks(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _ended(conversion: Conversion) -> str:
+    """How a conversion that is over ended, for a refusal's message."""
+    return "was cancelled" if conversion.stopped == "cancelled" else "has already finished"
+
+
 def pause(session: Session, *, conversion: Conversion) -> int:
     """Pause a running conversion: no new sentence is synthesized until :func:`resume`.
 
@@ -68,7 +73,7 @@ def pause(session: Session, *, conversion: Conversion) -> int:
         ConflictError: It has finished, or was cancelled.
     """
     if conversion.finished_at is not None:
-        raise ConflictError("this conversion has already finished; there is nothing to pause")
+        raise ConflictError(f"this conversion {_ended(conversion)}; there is nothing to pause")
     if conversion.stopped == "paused":
         return 0
     conversion.stopped = "paused"
@@ -84,7 +89,9 @@ def resume(session: Session, *, conversion: Conversion) -> int:
     Raises:
         ConflictError: It is not paused.
     """
-    if conversion.finished_at is not None or conversion.stopped != "paused":
+    if conversion.finished_at is not None:
+        raise ConflictError(f"this conversion {_ended(conversion)}; there is nothing to resume")
+    if conversion.stopped != "paused":
         raise ConflictError("this conversion is not paused; there is nothing to resume")
     project = session.get(Project, conversion.project_id)
     assert project is not None  # a foreign key guarantees it
@@ -112,7 +119,7 @@ def cancel(session: Session, *, conversion: Conversion) -> int:
         ConflictError: It has already finished.
     """
     if conversion.finished_at is not None:
-        raise ConflictError("this conversion has already finished; there is nothing to cancel")
+        raise ConflictError(f"this conversion {_ended(conversion)}; there is nothing to cancel")
     dropped = drop_tasks(session, Segment.conversion_id == conversion.id)
     conversion.stopped = "cancelled"
     conversion.finished_at = utcnow()

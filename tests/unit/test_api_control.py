@@ -155,7 +155,11 @@ def test_cancel_puts_unfinished_sentences_back_and_convert_starts_them_again(
     voice.gate.set()
     wait(lambda: statuses(client, pid)["queued"] == 0, "nothing left in progress")
     assert client.get(f"/v1/projects/{pid}").json()["active_conversion"] is None
-    assert client.post(f"/v1/conversions/{conversion['id']}/resume").status_code == 409
+    # Refusals say how it ended: cancelled, not "finished".
+    for action in ("resume", "cancel", "pause"):
+        refused = client.post(f"/v1/conversions/{conversion['id']}/{action}")
+        assert refused.status_code == 409, action
+        assert f"was cancelled; there is nothing to {action}" in refused.json()["detail"]
     again = client.post(f"/v1/projects/{pid}/conversions").json()
     wait(
         lambda: client.get(f"/v1/conversions/{again['id']}").json()["state"] == "finished",
