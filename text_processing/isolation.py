@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import resource
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from text_processing.formats import UploadError, read_upload
 from text_processing.lexicon import Entry, Lexicon
@@ -68,6 +72,29 @@ def parse_document(
         spoken=lambda sentence: spoken_form(sentence, lex),
     )
     return ParsedDocument(decoded.text, decoded.fmt, decoded.kind, chapters)
+
+
+def parse_document_file(
+    path: str | os.PathLike[str],
+    *,
+    filename: str | None,
+    content_type: str | None,
+    limits: DocumentLimits,
+    lexicon: tuple[Entry, ...] = (),
+) -> ParsedDocument:
+    """:func:`parse_document` of the bytes of the file at ``path`` (runs inside a worker).
+
+    The file is read here, in the worker, so that the process that received the upload never
+    holds the whole document and never sends it through the pool's pipe.
+
+    Raises:
+        OSError: The file cannot be read.
+        UploadError, DocumentError: As :func:`parse_document`.
+    """
+    data = Path(path).read_bytes()
+    return parse_document(
+        data, filename=filename, content_type=content_type, limits=limits, lexicon=lexicon
+    )
 
 
 def _ready() -> bool:
@@ -121,17 +148,68 @@ class DocumentPool:
         limits: DocumentLimits,
         lexicon: tuple[Entry, ...] = (),
     ) -> ParsedDocument:
-        """Read one document in a worker, within ``limits.timeout_s``.
+        """Read one document given as bytes in a worker, within ``limits.timeout_s``.
+
+        The bytes are pickled through the pool's pipe (another copy of their size in this
+        process); :meth:`parse_file` gives the worker a path instead.
 
         Raises:
             ParseTimeout: Past the deadline (the worker is killed and replaced).
             UploadError: The document cannot be read, or needs more memory than allowed (413).
             DocumentError: As :func:`parse_document`.
         """
+        return await self._run(
+            parse_document,
+            data,
+            filename,
+            content_type=content_type,
+            limits=limits,
+            lexicon=lexicon,
+        )
+
+    async def parse_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        filename: str | None,
+        content_type: str | None,
+        limits: DocumentLimits,
+        lexicon: tuple[Entry, ...] = (),
+    ) -> ParsedDocument:
+        """Read the document in the file at ``path`` in a worker, within ``limits.timeout_s``.
+
+        Only the path crosses to the worker, which reads the file itself; the caller keeps the
+        file until this returns (and may delete it after).
+
+        Raises:
+            ParseTimeout: Past the deadline (the worker is killed and replaced).
+            UploadError: The document cannot be read, or needs more memory than allowed (413).
+            DocumentError: As :func:`parse_document`.
+            OSError: The worker cannot read the file.
+        """
+        return await self._run(
+            parse_document_file,
+            os.fspath(path),
+            filename,
+            content_type=content_type,
+            limits=limits,
+            lexicon=lexicon,
+        )
+
+    async def _run(
+        self,
+        function: Callable[..., ParsedDocument],
+        source: Any,
+        filename: str | None,
+        *,
+        content_type: str | None,
+        limits: DocumentLimits,
+        lexicon: tuple[Entry, ...],
+    ) -> ParsedDocument:
         pool = self._get()
         future = pool.schedule(  # type: ignore[attr-defined]
-            parse_document,
-            args=(data,),
+            function,
+            args=(source,),
             kwargs={
                 "filename": filename,
                 "content_type": content_type,

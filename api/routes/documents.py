@@ -3,12 +3,25 @@
 The document is read, split and given its spoken form in a worker process of the runtime's
 :class:`~text_processing.isolation.DocumentPool`, under a deadline and a memory limit: however
 hostile the file, the API's threads only wait for the answer (see README "Limits").
+
+An uploaded file goes from the request to a temporary file in chunks, and the worker is given
+that file's path: the API process never holds the whole document as one object. Holding it (and
+pickling it through the pool's pipe) made every upload allocate several blocks of its size on
+different threads; glibc serves blocks of that size from per-thread arenas once its mmap
+threshold has adapted to them, and keeps them there after they are freed, so the API's resident
+memory grew with every large upload (bench/README.md, "API memory over 200 maximum-size
+uploads").
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -63,7 +76,7 @@ def _too_large(size: int, limit: int) -> HTTPException:
 
 @dataclass(frozen=True)
 class _Upload:
-    data: bytes
+    path: Path  # the document's bytes, in a temporary file that lives as long as the request
     filename: str | None
     content_type: str | None
     decode_as: str | None = None  # the name whose extension gives pasted text's format
@@ -83,28 +96,29 @@ def _check_filename(name: str | None) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> _Upload:
-    """The uploaded document, refusing more than ``limit`` bytes before reading them all."""
+def _copy(source: IO[bytes], target: IO[bytes]) -> int:
+    """Copy ``source`` to ``target`` in chunks; the bytes copied."""
+    shutil.copyfileobj(source, target)
+    target.flush()
+    return target.tell()
+
+
+def _write(target: IO[bytes], data: bytes) -> None:
+    target.write(data)
+    target.flush()
+
+
+@asynccontextmanager
+async def _received(request: Request, limit: int) -> AsyncIterator[_Upload]:
+    """The uploaded document in a temporary file, removed on exit; more than ``limit`` bytes
+    are refused before they are all read (413)."""
     declared = request.headers.get("content-length")
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     # Multipart and JSON add a little framing around the document; allow for it here.
     slack = 64 * 1024
     if declared and declared.isdigit() and int(declared) > limit + slack:
         raise _too_large(int(declared), limit)
-    if media == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=10, max_part_size=limit + 1) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise HTTPException(
-                    status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    detail="send the document as a multipart form field named 'file'",
-                )
-            _check_filename(upload.filename)
-            data = await upload.read(limit + 1)
-            if len(data) > limit:
-                raise _too_large(upload.size or len(data), limit)
-            return _Upload(data, upload.filename, upload.content_type)
-    if media != "application/json":
+    if media not in ("multipart/form-data", "application/json"):
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             detail=(
@@ -112,27 +126,51 @@ async def _read_body(request: Request, limit: int) -> _Upload:
                 '{"text": "...", "format": "markdown" | "text"}'
             ),
         )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit + slack:
-            raise _too_large(len(body), limit)
-    try:
-        pasted = DocumentText.model_validate_json(bytes(body))
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"invalid JSON body: {where}: {first['msg']}",
-        ) from e
-    data = pasted.text.encode()
-    if len(data) > limit:
-        raise _too_large(len(data), limit)
-    suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html", "auto": ""}.get(
-        pasted.format, ".txt"
-    )
-    return _Upload(data, pasted.filename, None, decode_as=f"pasted{suffix}")
+    with tempfile.NamedTemporaryFile(prefix="voxmill-upload-") as spool:
+        if media == "multipart/form-data":
+            async with request.form(max_files=1, max_fields=10, max_part_size=limit + 1) as form:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise HTTPException(
+                        status.HTTP_422_UNPROCESSABLE_CONTENT,
+                        detail="send the document as a multipart form field named 'file'",
+                    )
+                _check_filename(upload.filename)
+                if upload.size is not None and upload.size > limit:
+                    raise _too_large(upload.size, limit)
+                # Starlette has spooled the part (to its own temporary file above 1 MiB); copying
+                # it in chunks keeps the whole document out of this process's memory.
+                size = await run_in_threadpool(_copy, upload.file, spool)
+                if size > limit:
+                    raise _too_large(size, limit)
+                received = _Upload(Path(spool.name), upload.filename, upload.content_type)
+        else:
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit + slack:
+                    raise _too_large(len(body), limit)
+            try:
+                pasted = DocumentText.model_validate_json(body)
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "body"
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    detail=f"invalid JSON body: {where}: {first['msg']}",
+                ) from e
+            del body
+            suffix = {"markdown": ".md", "ssml": ".ssml", "html": ".html", "auto": ""}.get(
+                pasted.format, ".txt"
+            )
+            received = _Upload(Path(spool.name), pasted.filename, None, decode_as=f"pasted{suffix}")
+            data = pasted.text.encode()
+            del pasted  # the text stays in the file only, while the worker reads it
+            if len(data) > limit:
+                raise _too_large(len(data), limit)
+            await run_in_threadpool(_write, spool, data)
+            del data
+        yield received
 
 
 async def _read_and_split(
@@ -142,8 +180,8 @@ async def _read_and_split(
     assert runtime.documents is not None
     try:
         # Pasted text goes through the same decoding as a file: newlines, BOM, control checks.
-        return await runtime.documents.parse(
-            upload.data,
+        return await runtime.documents.parse_file(
+            upload.path,
             filename=upload.decode_as or upload.filename,
             content_type=upload.content_type,
             limits=runtime.document_limits(),
@@ -191,8 +229,8 @@ async def add_document(project_id: Id, request: Request, runtime: RuntimeDep) ->
             return tuple(Entry(r.grapheme, alias=r.alias, phoneme=r.phoneme) for r in rows)
 
     entries = await run_in_threadpool(lexicon)
-    upload = await _read_body(request, settings.max_upload_bytes)
-    parsed = await _read_and_split(runtime, upload, entries)
+    async with _received(request, settings.max_upload_bytes) as upload:
+        parsed = await _read_and_split(runtime, upload, entries)
 
     def store() -> DocumentOut:
         with factory() as session:

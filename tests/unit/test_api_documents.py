@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from test_api_routes import FakeVoice, convert, make_client, new_project, wait_finished
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from docfixtures import CHAPTERS, epub_bytes
+
+from text_processing.isolation import DocumentPool, ParsedDocument
 
 
 def segments(client: TestClient, project_id: int) -> list[dict[str, Any]]:
@@ -152,3 +157,40 @@ def test_a_document_past_its_deadline_is_refused_and_the_reader_replaced(tmp_pat
         assert slow.status_code == 422 and "longer than 1 s" in slow.json()["detail"]
         fine = c.post(url, json={"text": "Still here.", "format": "text"})
         assert fine.status_code == 201, fine.text
+
+
+def test_an_upload_reaches_its_reader_as_a_file_removed_after_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The document goes to the reader process as a file, never as bytes held by the API (five
+    # megabytes held and pickled per upload made the API's memory grow upload after upload), and
+    # the file is gone once the request is answered, refused or not.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    given: list[bytes] = []
+    parse_file = DocumentPool.parse_file
+
+    async def read_as_file(
+        self: DocumentPool, path: str | os.PathLike[str], **kwargs: Any
+    ) -> ParsedDocument:
+        given.append(Path(path).read_bytes())
+        return await parse_file(self, path, **kwargs)
+
+    async def read_as_bytes(self: DocumentPool, data: bytes, **kwargs: Any) -> ParsedDocument:
+        raise AssertionError("the upload went to the reader as bytes")
+
+    monkeypatch.setattr(DocumentPool, "parse_file", read_as_file)
+    monkeypatch.setattr(DocumentPool, "parse", read_as_bytes)
+    with make_client(tmp_path / "data", FakeVoice(), max_segments=3) as client:
+        url = f"/v1/projects/{client.post('/v1/projects', json={'name': 'x'}).json()['id']}"
+        url += "/documents"
+        kept = client.post(url, files={"file": ("a.txt", b"One. Two.", "text/plain")})
+        assert kept.status_code == 201, kept.text
+        assert kept.json()["segments"] == 2
+        refused = client.post(url, files={"file": ("b.txt", b"Go. " * 4, "text/plain")})
+        assert refused.status_code == 413 and "3" in refused.json()["detail"]
+        pasted = client.post(url, json={"text": "Three.", "format": "text"})
+        assert pasted.status_code == 201, pasted.text
+        assert given == [b"One. Two.", b"Go. " * 4, b"Three."]
+        assert list(spool.iterdir()) == []

@@ -19,7 +19,7 @@ from docfixtures import (
 )
 
 from text_processing.formats import UploadError, read_upload
-from text_processing.isolation import parse_document
+from text_processing.isolation import parse_document, parse_document_file
 from text_processing.limits import DocumentLimits
 from text_processing.structure import LimitError
 
@@ -226,3 +226,15 @@ def test_a_hint_wins_over_the_content() -> None:
         b"# Not a heading\n", filename="a.txt", content_type=None, limits=LIMITS
     )
     assert parsed.chapters[0].blocks[0].segments[0].text == "# Not a heading"
+
+
+def test_a_document_read_from_its_file_is_the_document_read_from_its_bytes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "upload"
+    path.write_bytes(epub_bytes())
+    from_file = parse_document_file(path, filename="b.epub", content_type=None, limits=LIMITS)
+    assert from_file == parse_document(
+        epub_bytes(), filename="b.epub", content_type=None, limits=LIMITS
+    )
+    assert [c.title for c in from_file.chapters] == [title for title, _ in CHAPTERS]
