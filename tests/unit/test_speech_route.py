@@ -24,9 +24,9 @@ from api.routes import ops, speech, voices
 from api.routes.ops import install_metrics
 from audio import codecs as audio_codecs
 from audio.codecs import pause_samples
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from contract import limits
 from synthesis.base import (
     Audio,
     NothingToSpeakError,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from audio.codecs import encode, media_type
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from contract import limits
 from synthesis.base import (
     NothingToSpeakError,
     PermanentSynthesisError,
