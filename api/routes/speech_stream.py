@@ -403,7 +403,9 @@ class _Stream:
                 chunks = await run_in_threadpool(speech_chunks, sentence, STREAM_CHUNK_CHARS)
             except SsmlError as e:
                 raise StreamError(CLOSE_INVALID, f"invalid SSML: {e}") from e
-            said: list[str | _Pause] = [*chunks] if chunks else [_Pause(sentence)]
+            said: list[str | _Pause] = [*chunks]
+            if not chunks and sentence.strip():
+                said = [_Pause(sentence)]
             for chunk in said:
                 if self.first_sentence_at is None:
                     self.first_sentence_at = time.perf_counter()
