@@ -15,11 +15,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.models import LexiconEntry, Segment, utcnow
+from contract import limits
 from text_processing.frontend import spoken_form
 from text_processing.lexicon import Entry, Lexicon
 
 # What a segment with nothing to say is synthesized as: a pause of about a sentence's gap.
-SILENT_TASK_TEXT = '<break time="500ms"/>'
+SILENT_TASK_TEXT = f'<break time="{limits.SILENT_SENTENCE_MS}ms"/>'
 _REFRESH_BATCH = 500
 
 

@@ -34,6 +34,14 @@ MAX_SEGMENTS_PER_DOCUMENT = 20_000
 SENTENCE_PAUSE_MS = 250
 CLAUSE_PAUSE_MS = 120
 PARAGRAPH_PAUSE_MS = 700
+# What a sentence with nothing to say (a lone "…", only emoji) is spoken as: a pause of about a
+# sentence's gap, in documents and in streamed speech alike.
+SILENT_SENTENCE_MS = 500
+
+# How the voice handler refuses text with nothing speakable (no letters or numbers). Callers
+# recognize this refusal by the text (HTTP gives it no status of its own) and make it a pause
+# where other speech goes on around it (synthesis.base.NothingToSpeakError).
+NOTHING_TO_SPEAK = "the text has nothing to speak (no letters or numbers)"
 
 # Documents: read and split in a pool of worker processes (text_processing.isolation), each
 # document under a deadline and each process under an address-space limit (killed and replaced

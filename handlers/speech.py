@@ -295,7 +295,7 @@ class SpeechService:
                 continue
             found = self._items(i, request, chunks[i])
             if not found:
-                results[i] = RequestError("the text has nothing to speak (no letters or numbers)")
+                results[i] = RequestError(limits.NOTHING_TO_SPEAK)
             items.extend(found)
         self._run(items, params)
         audio = self._assemble(items, len(requests))

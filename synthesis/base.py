@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.timings import Timings
 
@@ -49,6 +50,18 @@ class PermanentSynthesisError(SynthesisError):
 
 class UnknownVoiceError(PermanentSynthesisError):
     """The voice is not served."""
+
+
+class NothingToSpeakError(PermanentSynthesisError):
+    """The voice found nothing to say in the text (only punctuation, symbols or emoji)."""
+
+
+def refusal(message: str) -> PermanentSynthesisError:
+    """The error for a voice handler's refusal ``message``: :class:`NothingToSpeakError` when
+    the handler found nothing to say, else a plain :class:`PermanentSynthesisError`."""
+    if limits.NOTHING_TO_SPEAK in message:
+        return NothingToSpeakError(message)
+    return PermanentSynthesisError(message)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from synthesis.base import (
     PermanentSynthesisError,
     UnknownVoiceError,
     handler_request,
+    refusal,
     timings_from_header,
 )
 
@@ -180,7 +181,7 @@ class InProcessSynthesizer:
         (data,) = handler.postprocess(handler.inference(requests), requests, context)
         headers = context.headers.get(0, {})
         if context.status(0) != 200:
-            raise PermanentSynthesisError(_handler_error(data))
+            raise refusal(_handler_error(data))
         return EncodedAudio(
             data=data,
             format=fmt,

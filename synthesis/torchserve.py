@@ -20,6 +20,7 @@ from synthesis.base import (
     VoiceServerAuthError,
     VoiceServerUnavailable,
     handler_request,
+    refusal,
     timings_from_header,
 )
 
@@ -318,4 +319,4 @@ class TorchServeSynthesizer:
             raise VoiceServerUnavailable(f"TorchServe unavailable (HTTP {status}): {text}")
         if self._policy.is_transient_status(status):
             raise TransientSynthesisError(f"TorchServe busy or failing (HTTP {status}): {text}")
-        raise PermanentSynthesisError(f"TorchServe refused the text (HTTP {status}): {text}")
+        raise refusal(f"TorchServe refused the text (HTTP {status}): {text}")

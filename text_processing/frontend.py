@@ -122,13 +122,31 @@ def speech_input(text: str) -> list[str]:
     return sentences
 
 
+def has_speech(text: str) -> bool:
+    """Whether the voice has anything to do for ``text``: words, phonemes or an SSML pause.
+    The voice handler refuses text without (``limits.NOTHING_TO_SPEAK``).
+
+    Raises:
+        text_processing.ssml.SsmlError: Invalid markup.
+    """
+    return bool(pieces(text))
+
+
 def speech_chunks(text: str, max_chars: int) -> list[str]:
     """:func:`speech_input` packed into chunks of at most ``max_chars`` (SSML fragments are
-    never cut; a plain sentence longer than the limit is cut at clauses)."""
-    pieces: list[str] = []
+    never cut; a plain sentence longer than the limit is cut at clauses).
+
+    Every chunk has something to say (:func:`has_speech`): a piece without (a lone "." left
+    over where a very long word was cut, an "…" or emoji sentence) is dropped, so the result is
+    empty when nothing in ``text`` can be spoken.
+
+    Raises:
+        text_processing.ssml.SsmlError: Invalid markup (says where).
+    """
+    found: list[str] = []
     for sentence in speech_input(text):
         if has_markup(sentence) or len(sentence) <= max_chars:
-            pieces.append(sentence)
+            found.append(sentence)
         else:
-            pieces.extend(split_for_synthesis(sentence, max_chars))
-    return pack(pieces, max_chars)
+            found.extend(split_for_synthesis(sentence, max_chars))
+    return pack((piece for piece in found if has_speech(piece)), max_chars)

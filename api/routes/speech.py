@@ -31,8 +31,11 @@ delta. OpenAI's voice names map to configured voices (:mod:`api.openai_compat`).
 Errors before the first byte become JSON errors in OpenAI's shape plus ``detail``
 (:func:`api.openai_compat.error_response`): 404 for an unknown voice
 (with the served voices), 503 with ``Retry-After`` for a busy or unreachable voice server, 422 for
-text the voice refuses. After the first byte the status is already sent, so a failure is logged
-and the stream ends early.
+text the voice refuses (and for input with nothing to speak: no letters or numbers). Every chunk
+has something to say (:func:`text_processing.frontend.speech_chunks`); a later chunk the voice
+still finds nothing to say in becomes a pause of ``limits.SILENT_SENTENCE_MS``, as such a sentence
+of a document does. After the first byte the status is already sent, so any other failure is
+logged and the stream ends early.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from contract.settings import Settings
 from contract.timings import Span, Timings
 from synthesis.base import (
     Audio,
+    NothingToSpeakError,
     PermanentSynthesisError,
     SynthesisError,
     Synthesizer,
@@ -184,6 +188,15 @@ class _Speaker:
         self.metrics.audio_seconds.labels(self.voice).inc(len(audio.samples) / audio.sample_rate)
         return audio
 
+    async def say_later(self, text: str, sample_rate: int) -> Audio:
+        """As :meth:`say`, for a chunk after the first: one the voice finds nothing to say in
+        becomes a pause (as such a sentence of a document does) instead of ending the answer."""
+        try:
+            return await self.say(text)
+        except NothingToSpeakError as e:
+            log.warning("speech with voice %r: a pause for %r: %s", self.voice, text[:40], e)
+            return Audio(_silence(limits.SILENT_SENTENCE_MS, sample_rate), sample_rate)
+
 
 def plan_chunks(text: str) -> list[str]:
     """The pieces ``text`` is synthesized and streamed in, in order: whole sentences packed up to
@@ -271,12 +284,12 @@ async def _stream(
     as it is synthesized, the next one always being synthesized while the current one is sent.
     Each piece comes with the words it speaks, timed from the start of the answer."""
     texts: Iterator[str] = iter(chunks[1:])
+    rate = first.sample_rate
 
     def start_next() -> asyncio.Task[Audio] | None:
         text = next(texts, None)
-        return None if text is None else asyncio.ensure_future(speaker.say(text))
+        return None if text is None else asyncio.ensure_future(speaker.say_later(text, rate))
 
-    rate = first.sample_rate
     sent = 1
     pending = start_next()
     with StreamWriter(fmt, rate) as writer:
@@ -362,8 +375,13 @@ async def create_speech(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid SSML in input: {e}"
         ) from e
     if not chunks:
+        problem = (
+            "input has nothing to speak (no letters or numbers)"
+            if body.input.strip()
+            else "input is blank"
+        )
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="input is blank: send the text to speak"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{problem}: send the text to speak"
         )
     fmt = body.response_format
     voice = resolve_voice(body, settings)
@@ -387,7 +405,7 @@ async def create_speech(
         sentences = list(first.timings.sentences) if first.timings else []
         placed = len(first.samples)
         for previous, text in itertools.pairwise(chunks):
-            audio = await speaker.say(text)
+            audio = await speaker.say_later(text, rate)
             gap = _silence(pause_after(previous), rate)
             parts += [gap, audio.samples]
             if audio.timings is not None:

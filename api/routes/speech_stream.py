@@ -7,7 +7,9 @@ Protocol (docs/streaming.md has the full reference and examples/stream_client.py
 
 Client → server, JSON text frames:
 
-- ``{"type": "start", "voice": "joe", "speed": 1.0}`` — optional, and only as the first message.
+- ``{"type": "start", "voice": "joe", "speed": 1.0}`` — optional, and only as the first message;
+  OpenAI's voice names stand for configured voices, as for ``POST /v1/audio/speech``, and an
+  unknown voice is refused at once (1007).
 - ``{"type": "text", "text": "Hello wor"}`` — a piece of text, spaces included, as it comes.
 - ``{"type": "flush"}`` — speak what is buffered now, even without a sentence end.
 - ``{"type": "end"}`` — no more text: the rest is spoken, then ``done`` and close 1000.
@@ -27,6 +29,9 @@ from the client; 1007 invalid message, option, voice or SSML; 1009 a message or 
 sentence over its limit; 1011 synthesis failed; 1013 voice servers saturated or unreachable
 (retry later). A refused API key is refused at the handshake: HTTP 401 where the server supports
 WebSocket denial responses, else close 1008.
+
+A sentence with nothing to say (``...``, emoji) is a pause, as in documents: no audio of its own,
+:data:`contract.limits.SILENT_SENTENCE_MS` more silence before the next sentence.
 
 Back-pressure: at most ``VOXMILL_STREAM_MAX_PENDING`` complete sentences wait for synthesis and
 sending; while they wait the socket is not read, so a client that reads audio slowly is slowed
@@ -53,8 +58,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
 from api.lanes import OverloadedError
+from api.models import Voice
+from api.openai_compat import resolve_alias
 from api.routes.ops import metrics_of
 from api.routes.speech import STREAM_CHUNK_CHARS, pause_after
 from api.security import key_matches
@@ -64,6 +72,7 @@ from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import (
     Audio,
+    NothingToSpeakError,
     PermanentSynthesisError,
     SynthesisError,
     Synthesizer,
@@ -98,6 +107,13 @@ class StreamError(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class _Pause:
+    """A sentence with nothing to say (``...``, emoji): spoken as a pause, as in documents."""
+
+    text: str
 
 
 class StartMessage(BaseModel):
@@ -227,7 +243,22 @@ async def _authorized(websocket: WebSocket, settings: Settings) -> bool:
     return False
 
 
-def _drain(queue: asyncio.Queue[str | None]) -> list[str | None]:
+def known_voices(websocket: WebSocket, synthesizer: Synthesizer) -> list[str]:
+    """The voices a stream may ask for: the synthesizer's and the registered (uploaded) ones,
+    as ``POST /v1/jobs`` checks them. Empty when they cannot be listed (then synthesis says)."""
+    try:
+        known = list(synthesizer.voices())
+        session_factory = getattr(websocket.app.state, "session_factory", None)
+        if session_factory is not None:
+            with session_factory() as session:
+                known += session.scalars(select(Voice.name))
+    except Exception:  # the check is a courtesy; the first synthesis still refuses the voice
+        log.warning("could not list the voices for a speech stream", exc_info=True)
+        return []
+    return sorted(set(known))
+
+
+def _drain(queue: asyncio.Queue[str | _Pause | None]) -> list[str | _Pause | None]:
     items = []
     while not queue.empty():
         items.append(queue.get_nowait())
@@ -257,7 +288,9 @@ class _Stream:
         self.metrics = StreamMetrics.of(websocket.app)
         self.voice = settings.default_voice
         self.params = SynthesisParams()
-        self.pending: asyncio.Queue[str | None] = asyncio.Queue(settings.stream_max_pending)
+        self.pending: asyncio.Queue[str | _Pause | None] = asyncio.Queue(
+            settings.stream_max_pending
+        )
         self.buffer = SentenceBuffer(settings.stream_max_buffer_chars)
         self.first_sentence_at: float | None = None
 
@@ -320,7 +353,7 @@ class _Stream:
             if kind == "start":
                 if not first:
                     raise StreamError(CLOSE_INVALID, '"start" may only be the first message')
-                self._start(body)
+                await self._start(body)
             elif kind == "text":
                 piece = body.get("text")
                 if not isinstance(piece, str):
@@ -341,7 +374,7 @@ class _Stream:
                 )
             first = False
 
-    def _start(self, body: dict[str, Any]) -> None:
+    async def _start(self, body: dict[str, Any]) -> None:
         try:
             start = StartMessage.model_validate(body)
         except ValidationError as e:
@@ -350,7 +383,16 @@ class _Stream:
                 for err in e.errors()[:3]
             )
             raise StreamError(CLOSE_INVALID, f"invalid start message: {problems}") from e
-        self.voice = start.voice or self.settings.default_voice
+        if start.voice:
+            # OpenAI's voice names stand for configured voices, as in POST /v1/audio/speech.
+            voice = resolve_alias(start.voice, self.settings)
+            known = await run_in_threadpool(known_voices, self.ws, self.synthesizer)
+            if known and voice not in known:
+                raise StreamError(
+                    CLOSE_INVALID,
+                    f"unknown voice {start.voice!r}; available voices: {', '.join(known)}",
+                )
+            self.voice = voice
         self.params = SynthesisParams(speed=start.speed)
 
     async def _queue(self, sentences: list[str]) -> None:
@@ -361,7 +403,10 @@ class _Stream:
                 chunks = await run_in_threadpool(speech_chunks, sentence, STREAM_CHUNK_CHARS)
             except SsmlError as e:
                 raise StreamError(CLOSE_INVALID, f"invalid SSML: {e}") from e
-            for chunk in chunks:
+            said: list[str | _Pause] = [*chunks]
+            if not chunks and sentence.strip():
+                said = [_Pause(sentence)]
+            for chunk in said:
                 if self.first_sentence_at is None:
                     self.first_sentence_at = time.perf_counter()
                 await self.pending.put(chunk)  # waits while the speaker is behind
@@ -372,11 +417,18 @@ class _Stream:
         position = 0  # samples sent so far
         rate = 0
         previous: str | None = None
+        paused_ms = 0  # sentences with nothing to say since the last audio
         while (text := await self.pending.get()) is not None:
             self.metrics.pending.dec()
-            audio = await self._synthesize(text)
+            audio = None if isinstance(text, _Pause) else await self._synthesize(text)
+            if audio is None or isinstance(text, _Pause):
+                # Sent as silence before the next sentence: until then the sample rate is
+                # unknown, and a pause with no speech after it would not be heard anyway.
+                paused_ms += limits.SILENT_SENTENCE_MS
+                continue
             rate = audio.sample_rate
-            gap = 0 if previous is None else pause_samples(pause_after(previous), rate)
+            gap = 0 if previous is None else pause_samples(pause_after(previous) + paused_ms, rate)
+            paused_ms = 0
             samples = np.concatenate([np.zeros(gap, dtype=np.int16), audio.samples])
             offset_ms = round(1000 * (position + gap) / rate)
             await self.ws.send_json(
@@ -402,7 +454,8 @@ class _Stream:
         duration_ms = round(1000 * position / rate) if rate else 0
         await self.ws.send_json({"type": "done", "chunks": index, "duration_ms": duration_ms})
 
-    async def _synthesize(self, text: str) -> Audio:
+    async def _synthesize(self, text: str) -> Audio | None:
+        """The audio of ``text``; ``None`` when the voice finds nothing to say in it (a pause)."""
         self.metrics.synthesizing.inc()
         try:
             audio = await run_in_threadpool(
@@ -412,6 +465,9 @@ class _Stream:
             raise StreamError(CLOSE_TRY_AGAIN, str(e)) from e
         except UnknownVoiceError as e:
             raise StreamError(CLOSE_INVALID, str(e)) from e
+        except NothingToSpeakError as e:
+            log.info("speech stream: a pause for %r: %s", text[:40], e)
+            return None
         except TransientSynthesisError as e:
             raise StreamError(
                 CLOSE_TRY_AGAIN, f"the voice server is busy or unreachable, retry shortly ({e})"

@@ -6,7 +6,9 @@ The stub speaks ``SAMPLES_PER_CHAR`` samples per character, so every expected le
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -22,10 +24,12 @@ from api.routes import ops, speech, voices
 from api.routes.ops import install_metrics
 from audio import codecs as audio_codecs
 from audio.codecs import pause_samples
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import (
     Audio,
+    NothingToSpeakError,
     PermanentSynthesisError,
     TransientSynthesisError,
     UnknownVoiceError,
@@ -324,10 +328,21 @@ def test_text_the_voice_refuses_is_422(client: TestClient, synth: StubSynth) -> 
         raise PermanentSynthesisError("the text has nothing to speak (no letters or numbers)")
 
     synth.before = refuse
-    response = client.post("/v1/audio/speech", json={"input": "!!!"})
+    response = client.post("/v1/audio/speech", json={"input": "Hello."})
 
     assert response.status_code == 422
     assert "nothing to speak" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("text", ["!!!", "...", "😀😀", ". . ."])
+def test_input_with_nothing_to_speak_is_422_before_synthesis(
+    client: TestClient, synth: StubSynth, text: str
+) -> None:
+    response = client.post("/v1/audio/speech", json={"input": text})
+
+    assert response.status_code == 422
+    assert "input has nothing to speak (no letters or numbers)" in response.json()["detail"]
+    assert synth.calls == []
 
 
 @pytest.mark.parametrize(
@@ -504,3 +519,96 @@ def test_compressed_streams_start_after_the_first_sentence(synth: StubSynth, fmt
     samples, rate = audio_codecs.decode(received)
     seconds = len(samples) / rate
     assert abs(seconds - streamed_length(THREE) / RATE) < 0.1
+
+
+# --- text with nothing to say inside -----------------------------------------------------------
+
+CLOSING = "Then a normal closing sentence that should be heard."
+LONG_TOKENS = [
+    "a" * 2000 + " " + "b" * 2000 + ". " + CLOSING,
+    "a" * 4096,
+    "1" * 4000,
+]
+
+
+def refuse_unspeakable(_index: int, text: str) -> None:
+    """As the voice handler: text without letters or numbers is refused."""
+    if not any(ch.isalnum() for ch in text):
+        raise NothingToSpeakError(limits.NOTHING_TO_SPEAK)
+
+
+@pytest.mark.parametrize("text", LONG_TOKENS)
+def test_chunks_of_very_long_words_all_have_something_to_say(text: str) -> None:
+    chunks = speech.plan_chunks(text)
+
+    assert all(any(ch.isalnum() for ch in chunk) for chunk in chunks), [
+        c for c in chunks if len(c) < 5
+    ]
+    # No letter or digit is lost, in order.
+    said = "".join(ch for ch in " ".join(chunks) if ch.isalnum())
+    assert said == "".join(ch for ch in text if ch.isalnum())
+
+
+def test_a_very_long_word_streams_to_the_end_of_the_text(
+    client: TestClient, synth: StubSynth
+) -> None:
+    synth.before = refuse_unspeakable
+    response = client.post(
+        "/v1/audio/speech", json={"input": LONG_TOKENS[0], "response_format": "pcm"}
+    )
+
+    assert response.status_code == 200
+    texts = [t for _, t, _ in synth.calls]
+    assert texts[-1].endswith(CLOSING)
+    speech_samples = sum(len(t) for t in texts) * SAMPLES_PER_CHAR
+    assert len(response.content) // 2 > speech_samples
+
+
+def pause_for_second(texts: list[str]) -> int:
+    """Samples of ``texts`` spoken with the second one refused: a silent sentence instead."""
+    rest = [texts[0], texts[2]]
+    silent = pause_samples(limits.SILENT_SENTENCE_MS, RATE)
+    return sum(len(t) for t in rest) * SAMPLES_PER_CHAR + 2 * SENTENCE_PAUSE + silent
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"response_format": "pcm"},
+        {"response_format": "pcm", "timestamps": True},
+        {"response_format": "pcm", "stream_format": "sse"},
+        {"response_format": "flac"},
+    ],
+)
+def test_a_later_sentence_the_voice_finds_nothing_in_becomes_a_pause(
+    client: TestClient, synth: StubSynth, body: dict[str, object]
+) -> None:
+    def refuse_second(index: int, _text: str) -> None:
+        if index == 1:
+            raise NothingToSpeakError(limits.NOTHING_TO_SPEAK)
+
+    synth.before = refuse_second
+    response = client.post("/v1/audio/speech", json={"input": " ".join(THREE), **body})
+
+    assert response.status_code == 200
+    assert [t for _, t, _ in synth.calls] == THREE
+    if body.get("timestamps"):
+        data = base64.b64decode(response.json()["audio"])
+    elif body.get("stream_format") == "sse":
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in response.text.splitlines()
+            if line.startswith("data: ")
+        ]
+        data = b"".join(
+            base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta"
+        )
+    elif body["response_format"] == "flac":
+        data = sf.read(io.BytesIO(response.content), dtype="int16")[0].tobytes()
+    else:
+        data = response.content
+    samples = np.frombuffer(data, dtype="<i2")
+    assert len(samples) == pause_for_second(THREE)
+    first = len(THREE[0]) * SAMPLES_PER_CHAR
+    silent = SENTENCE_PAUSE + pause_samples(limits.SILENT_SENTENCE_MS, RATE) + SENTENCE_PAUSE
+    assert not samples[first : first + silent].any()

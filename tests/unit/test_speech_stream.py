@@ -27,9 +27,10 @@ from api.lanes import AdmittedSynthesizer, LaneGate
 from api.routes import ops, speech, speech_stream
 from api.routes.ops import install_metrics
 from audio.codecs import pause_samples
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
-from synthesis.base import Audio, UnknownVoiceError
+from synthesis.base import Audio, NothingToSpeakError, UnknownVoiceError
 
 RATE = 22050
 SAMPLES_PER_CHAR = 40
@@ -340,6 +341,64 @@ def test_an_unknown_voice_names_the_available_ones(synth: StubSynth) -> None:
         error, code, _ = closing(ws)
     assert code == 1007
     assert "nobody" in error["detail"] and "joe" in error["detail"]
+
+
+def test_an_unknown_voice_is_refused_at_start_before_any_text(synth: StubSynth) -> None:
+    # The idle timeout is long: only a check at "start" closes the stream.
+    with serve(make_app(synth, stream_idle_timeout_s=3600)) as url, connect(url) as ws:
+        ws.send(json.dumps({"type": "start", "voice": "nobody"}))
+        error, code, reason = closing(ws)
+    assert code == error["code"] == 1007
+    assert error["detail"] == "unknown voice 'nobody'; available voices: joe"
+    assert reason == error["detail"]
+    assert synth.texts == []
+
+
+@pytest.mark.parametrize("alias", ["nova", "alloy", "Shimmer"])
+def test_openai_voice_names_stand_for_configured_voices_as_in_rest(
+    synth: StubSynth, alias: str
+) -> None:
+    app = make_app(synth)
+    with serve(app) as url, connect(url) as ws:
+        ws.send(json.dumps({"type": "start", "voice": alias}))
+        ws.send(json.dumps({"type": "text", "text": "Hello there."}))
+        ws.send(json.dumps({"type": "end"}))
+        chunks, done = receive_rest(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    assert [m["text"] for m, _ in chunks] == ["Hello there."]
+    assert done["chunks"] == 1
+    rest = TestClient(app).post("/v1/audio/speech", json={"input": "Hi.", "voice": alias})
+    assert rest.status_code == 200
+
+
+def test_sentences_with_nothing_to_say_are_pauses_and_the_stream_goes_on(
+    synth: StubSynth,
+) -> None:
+    def refuse(text: str) -> None:
+        if text == "Quiet.":  # the voice itself finds nothing in it
+            raise NothingToSpeakError(limits.NOTHING_TO_SPEAK)
+
+    synth.before = refuse
+    with serve(make_app(synth)) as url, connect(url) as ws:
+        for piece in ["Hello there.", None, "...", None, "😀😀", None, "Quiet.", None, "Bye now."]:
+            message = {"type": "flush"} if piece is None else {"type": "text", "text": piece}
+            ws.send(json.dumps(message))
+        ws.send(json.dumps({"type": "end"}))
+        chunks, done = receive_rest(ws)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT_S)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+    assert [m["text"] for m, _ in chunks] == ["Hello there.", "Bye now."]
+    assert "Quiet." in synth.texts
+    # Each sentence with nothing to say lengthens the pause before the next by a silent sentence.
+    (_, first), (second, pcm) = chunks
+    gap = pause_samples(250 + 3 * limits.SILENT_SENTENCE_MS, RATE)
+    assert second["samples"] == gap + len("Bye now.") * SAMPLES_PER_CHAR == len(pcm) // 2
+    assert not np.frombuffer(pcm, dtype="<i2")[:gap].any()
+    assert second["offset_ms"] == round(1000 * (len(first) // 2 + gap) / RATE)
+    assert done["chunks"] == 2
 
 
 def test_saturated_voice_servers_close_the_stream_with_1013_and_rest_gets_503(

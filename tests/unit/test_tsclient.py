@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from audio.codecs import encode, media_type
+from contract import limits
 from contract.messages import SynthesisParams
 from contract.settings import Settings
 from synthesis.base import (
+    NothingToSpeakError,
     PermanentSynthesisError,
     TransientSynthesisError,
     UnknownVoiceError,
@@ -151,6 +153,16 @@ def test_bad_item_is_permanent_with_the_handlers_text() -> None:
     with pytest.raises(PermanentSynthesisError, match="text is longer than 2000") as info:
         synth.synthesize("joe", "x" * 3000)
     assert not isinstance(info.value, UnknownVoiceError)
+
+
+def test_text_with_nothing_to_speak_is_its_own_refusal() -> None:
+    synth, _ = make(lambda r: httpx.Response(400, json={"error": limits.NOTHING_TO_SPEAK}))
+    with pytest.raises(NothingToSpeakError, match="nothing to speak"):
+        synth.synthesize("joe", "...")
+    other, _ = make(lambda r: httpx.Response(400, json={"error": "text is longer than 2000"}))
+    with pytest.raises(PermanentSynthesisError) as info:
+        other.synthesize("joe", "x" * 3000)
+    assert not isinstance(info.value, NothingToSpeakError)
 
 
 def test_json_error_with_status_200_is_permanent() -> None:
