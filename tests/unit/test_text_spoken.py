@@ -214,7 +214,17 @@ def test_unspeakable_text_has_an_empty_spoken_form(text: str) -> None:
     "written",
     [
         w
-        for table in (CARDINAL, DATE, MONEY, MEASURE, ROMAN, ABBREVIATION, TIME, ELECTRONIC, SYMBOLS)
+        for table in (
+            CARDINAL,
+            DATE,
+            MONEY,
+            MEASURE,
+            ROMAN,
+            ABBREVIATION,
+            TIME,
+            ELECTRONIC,
+            SYMBOLS,
+        )
         for w, _ in table
     ],
 )

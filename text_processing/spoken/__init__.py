@@ -58,7 +58,7 @@ _WHITESPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"[0-9]")
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s+([,.;:!?])")
 _SHIELD_BASE = 0xF0000  # Supplementary Private Use Area-A: no rule matches these characters
-_SHIELDED = re.compile("[\U000F0000-\U000FFFFD]")
+_SHIELDED = re.compile("[\U000f0000-\U000ffffd]")
 _CHARACTERS = str.maketrans({"−": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "‐": "-"})
 
 
