@@ -163,3 +163,42 @@ def zip_bomb_bytes(kind: str = "epub", unpacked: int = 200 * 1024 * 1024) -> byt
             for _ in range(unpacked // len(chunk)):
                 member.write(chunk)
     return out.getvalue()
+
+
+def _rewrite(data: bytes, name: str, old: bytes, new: bytes) -> bytes:
+    """``data`` (a ZIP) with ``old`` replaced by ``new`` in its member ``name``."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == name:
+                assert old in body, f"{old!r} is not in {name}"
+                body = body.replace(old, new, 1)
+            archive.writestr(info, body)
+    return out.getvalue()
+
+
+def docx_with_entity_bytes() -> bytes:
+    """:func:`docx_bytes` whose document.xml declares an external entity and uses it in the
+    paragraph "We saw &x; kinds." (an XXE attempt; a parser without entities drops the text)."""
+    data = _rewrite(
+        docx_bytes(),
+        "word/document.xml",
+        b"?>\n<w:document",
+        b'?>\n<!DOCTYPE w:document [<!ENTITY x SYSTEM "file:///etc/hostname">]>\n<w:document',
+    )
+    return _rewrite(data, "word/document.xml", b"We saw three kinds.", b"We saw &x; kinds.")
+
+
+def epub_with_entities_bytes() -> bytes:
+    """:func:`epub_bytes` whose last chapter declares nested entities ("billion laughs") and
+    reads ``&h;`` in a paragraph."""
+    laughs = b"".join(
+        b'<!ENTITY %s "%s">' % (name, (b"&%s;" % below) * 10 if below else b"ha")
+        for name, below in ((b"a", b""), (b"b", b"a"), (b"c", b"b"), (b"h", b"c"))
+    )
+    data = _rewrite(
+        epub_bytes(), "EPUB/part01.xhtml", b"<!DOCTYPE html>", b"<!DOCTYPE html [%s]>" % laughs
+    )
+    return _rewrite(data, "EPUB/part01.xhtml", b"<p>The end.</p>", b"<p>&h;</p>")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from contract.limits import MAX_BREAK_MS, PARAGRAPH_PAUSE_MS
 from text_processing.spoken import numbers
+from text_processing.xmldecl import find_doctype
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 SSML_ELEMENTS = ("speak", "p", "s", "break", "say-as", "sub", "phoneme", "prosody")
 SAY_AS = ("characters", "spell-out", "cardinal", "ordinal", "digits", "date", "time", "telephone")
 _MARKUP = re.compile(rf"</?(?:{'|'.join(SSML_ELEMENTS)})(?=[\s/>])")
-_DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.I)
 STRENGTH_MS = {
     "none": 0,
     "x-weak": 100,
@@ -84,10 +84,9 @@ def parse_xml(text: str) -> etree._Element:
     Raises:
         SsmlError: Not well-formed, or a DOCTYPE/ENTITY declaration is present.
     """
-    found = _DOCTYPE.search(text)
+    found = find_doctype(text, whole=True)
     if found:
-        line = text.count("\n", 0, found.start()) + 1
-        raise SsmlError(f"line {line}: DOCTYPE and ENTITY declarations are not accepted")
+        raise SsmlError(f"line {found.line}: DOCTYPE and ENTITY declarations are not accepted")
     # lxml is imported on first use: plain text (every request without markup) never needs it,
     # and the voice handler's import stays light.
     from lxml import etree

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from test_api_routes import FakeVoice, convert, make_client, new_project, wait_finished
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from docfixtures import CHAPTERS, epub_bytes
+from docfixtures import CHAPTERS, docx_with_entity_bytes, epub_bytes, epub_with_entities_bytes
 
 from text_processing.isolation import DocumentPool, ParsedDocument
 
@@ -44,6 +44,20 @@ def test_an_epub_upload_gives_its_chapters_with_spoken_forms(tmp_path: Path) -> 
         done = wait_finished(client, convert(client, pid)["id"])
         assert done["failed"] == 0
         assert "They came home on March fourth, twenty twenty five." in voice.calls
+
+
+def test_documents_that_declare_xml_entities_are_refused_with_a_4xx(tmp_path: Path) -> None:
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    with make_client(tmp_path, FakeVoice()) as client:
+        pid = client.post("/v1/projects", json={"name": "Hostile"}).json()["id"]
+        for name, data, kind in (
+            ("xxe.docx", docx_with_entity_bytes(), docx_type),
+            ("laughs.epub", epub_with_entities_bytes(), "application/epub+zip"),
+        ):
+            r = client.post(f"/v1/projects/{pid}/documents", files={"file": (name, data, kind)})
+            assert r.status_code == 422, r.text
+            assert "declares its own XML entities" in r.text
+        assert client.get(f"/v1/projects/{pid}").json()["chapters"] == []
 
 
 def test_unspeakable_segments_become_pauses_and_the_conversion_succeeds(tmp_path: Path) -> None:

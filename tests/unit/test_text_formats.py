@@ -11,9 +11,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from docfixtures import (
     CHAPTERS,
+    _rewrite,
     docx_bytes,
+    docx_with_entity_bytes,
     encrypted_pdf_bytes,
     epub_bytes,
+    epub_with_entities_bytes,
     pdf_bytes,
     zip_bomb_bytes,
 )
@@ -131,6 +134,44 @@ def test_unreadable_files_get_a_4xx_naming_the_problem(
     with pytest.raises(UploadError, match=message) as info:
         read_upload(data, filename=name, content_type=None, limits=LIMITS)
     assert info.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "message"),
+    [
+        (docx_with_entity_bytes(), "xxe.docx", r"word/document\.xml declares its own XML entit"),
+        (
+            _rewrite(
+                docx_bytes(), "word/document.xml", b"?>\n", b'?>\n<!DOCTYPE w SYSTEM "e.dtd">\n'
+            ),
+            "dtd.docx",
+            r"word/document\.xml has a DOCTYPE declaration \(line 2\)",
+        ),
+        (epub_with_entities_bytes(), "laughs.epub", r"part01\.xhtml declares its own XML entit"),
+        (
+            b'<!DOCTYPE html [<!ENTITY h "hi">]><html><body><p>&h; there</p></body></html>',
+            "page.html",
+            r"DOCTYPE declares its own entities \(line 1\)",
+        ),
+    ],
+)
+def test_xml_that_declares_entities_is_refused_not_read_with_holes(
+    data: bytes, name: str, message: str
+) -> None:
+    # A parser that does not expand entities drops their text; one that does can be attacked.
+    with pytest.raises(UploadError, match=message) as info:
+        parse_document(data, filename=name, content_type=None, limits=LIMITS)
+    assert info.value.status == 422
+    assert "not expand" in str(info.value)
+
+
+def test_an_epub_with_the_public_xhtml_doctype_is_read() -> None:
+    doctype = (
+        b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" '
+        b'"http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">'
+    )
+    data = _rewrite(epub_bytes(), "EPUB/part01.xhtml", b"<!DOCTYPE html>", doctype)
+    assert heard(data, "book.epub")[-1][1][-1] == "The end."
 
 
 def test_content_decides_when_the_name_says_nothing() -> None:

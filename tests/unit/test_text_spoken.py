@@ -128,6 +128,12 @@ ELECTRONIC = [
     ("See https://www.example.com/docs.", "See w w w dot example dot com slash docs."),
     ("Visit example.org now", "Visit example dot org now"),
     ("at http://test-site.io/a_b", "at test dash site dot io slash a underscore b"),
+    # An address is one token: no later rule reads a letter or symbol in it as an operator.
+    ("Go to http://x.com.", "Go to x dot com."),
+    ("Visit https://github.com/x/y.", "Visit github dot com slash x slash y."),
+    ("See www.x.org.", "See w w w dot x dot org."),
+    ("Write to x@x.com today.", "Write to x at x dot com today."),
+    ("See x.com or y.org", "See x dot com or y dot org"),
 ]
 ROMAN = [
     ("Chapter IV", "Chapter four"),
@@ -165,6 +171,14 @@ SYMBOLS = [
     ("**bold** and `code`", "bold and code"),
     ("item #5", "item number five"),
     ("2 + 2 = 4", "two plus two equals four"),
+    ("3x4", "three times four"),
+    ("2 x 3", "two times three"),
+    ("3 × 4", "three times four"),
+    ("a 2x speedup", "a two times speedup"),
+    ("x86", "x eighty six"),
+    ("an x-ray", "an x-ray"),
+    ("the x axis", "the x axis"),
+    ("plot x against y", "plot x against y"),
 ]
 
 
@@ -198,7 +212,21 @@ def test_unspeakable_text_has_an_empty_spoken_form(text: str) -> None:
 
 @pytest.mark.parametrize(
     "written",
-    [w for table in (CARDINAL, DATE, MONEY, MEASURE, ROMAN, ABBREVIATION, TIME) for w, _ in table],
+    [
+        w
+        for table in (
+            CARDINAL,
+            DATE,
+            MONEY,
+            MEASURE,
+            ROMAN,
+            ABBREVIATION,
+            TIME,
+            ELECTRONIC,
+            SYMBOLS,
+        )
+        for w, _ in table
+    ],
 )
 def test_the_spoken_form_is_a_fixed_point(written: str) -> None:
     # The handler runs the front end again on a task's spoken form: it must change nothing.

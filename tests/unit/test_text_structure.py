@@ -209,6 +209,33 @@ def test_chapter_titles_from_unspeakable_or_long_first_lines() -> None:
     assert title.endswith("word…")
 
 
+@pytest.mark.parametrize(
+    ("data", "name", "title"),
+    [
+        (b'<speak>Hello <break time="5s"/> there. How are you?</speak>', "a.ssml", "Hello there."),
+        (b'Hi <sub alias="World Wide Web">WWW</sub> users.\n', "b.txt", "Hi World Wide Web users."),
+        (b'# Big <break time="1s"/> News\n\nText.\n', "c.md", "Big News"),
+        (
+            b"It was a dark and stormy night. The rain fell in torrents, except at occasional "
+            b"intervals, when it was checked by a violent gust of wind.\n\nMore.\n",
+            "d.txt",
+            "It was a dark and stormy night.",
+        ),
+        (
+            b"In the beginning of the long and winding story that nobody ever finished telling, "
+            b"there was a cat who lived by the sea.\n",
+            "e.txt",
+            "In the beginning of the long and winding story that nobody…",
+        ),
+    ],
+)
+def test_a_chapter_title_is_plain_words_and_short(data: bytes, name: str, title: str) -> None:
+    # Titles name chapters in the UI and files in a ZIP export: no markup, no whole paragraph.
+    doc = read_upload(data, filename=name, content_type=None, limits=DocumentLimits())
+    chapters = split_document(doc.text, fmt=doc.fmt)
+    assert chapters[0].title == title
+
+
 def test_list_items_are_blocks_and_code_is_not_spoken() -> None:
     doc = (
         "Steps:\n\n"

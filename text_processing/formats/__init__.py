@@ -239,6 +239,15 @@ def read_upload(
     text = decode_text(data)
     if kind == "html":
         from text_processing.formats.html import html_to_markdown
+        from text_processing.xmldecl import find_doctype
+
+        declared = find_doctype(text)
+        if declared and declared.declares:
+            raise UploadError(
+                f"the HTML file's DOCTYPE declares its own entities (line {declared.line}); "
+                "they are not expanded, so the text that uses them would be lost. Write the "
+                "characters themselves and upload again"
+            )
 
         markdown, _title = html_to_markdown(text, max_depth=limits.max_depth)
         return DocumentText(markdown, "markdown", kind)

@@ -12,6 +12,9 @@ import zipfile
 
 from contract.limits import MAX_COMPRESSION_RATIO
 from text_processing.formats.errors import UploadError, human_size
+from text_processing.xmldecl import find_doctype
+
+_XML_MEMBERS = (".xml", ".rels", ".xhtml", ".html", ".htm", ".opf", ".ncx", ".svg", ".smil")
 
 
 def open_zip(data: bytes, *, kind: str, max_unpacked: int, max_members: int) -> zipfile.ZipFile:
@@ -49,3 +52,32 @@ def open_zip(data: bytes, *, kind: str, max_unpacked: int, max_members: int) -> 
         if member.flag_bits & 0x1:
             raise UploadError(f"the {kind} file is encrypted; remove the password and try again")
     return archive
+
+
+def refuse_declarations(archive: zipfile.ZipFile, *, kind: str, any_doctype: bool) -> None:
+    """Refuse a container whose XML declares entities (see :mod:`text_processing.xmldecl`):
+    they are never expanded, so the text that uses them would be lost without a word.
+
+    Args:
+        archive: From :func:`open_zip` (its sizes already checked).
+        kind: The format's name for the message ("Word", "EPUB").
+        any_doctype: Refuse any DOCTYPE, not only one that declares something (formats that
+            never carry one, such as Word's).
+
+    Raises:
+        UploadError: 422, naming the member and the line.
+    """
+    for member in archive.infolist():
+        if member.is_dir() or not member.filename.lower().endswith(_XML_MEMBERS):
+            continue
+        with archive.open(member) as stream:
+            found = find_doctype(stream)
+        if found is None or not (found.declares or any_doctype):
+            continue
+        what = "declares its own XML entities" if found.declares else "has a DOCTYPE declaration"
+        raise UploadError(
+            f"the {kind} file's {member.filename} {what} (line {found.line}); Voxmill does not "
+            "expand XML entities, so the text that uses them would be lost. Save or export the "
+            "document again without them (an editor writes the characters themselves) and upload "
+            "that"
+        )

@@ -11,7 +11,7 @@ import re
 import zipfile
 from typing import Any
 
-from text_processing.formats.archive import open_zip
+from text_processing.formats.archive import open_zip, refuse_declarations
 from text_processing.formats.errors import UploadError
 from text_processing.formats.markdown_out import MarkdownWriter
 from text_processing.limits import DocumentLimits
@@ -64,19 +64,21 @@ def read_docx(data: bytes, limits: DocumentLimits) -> str:
     """The document as Markdown.
 
     Raises:
-        UploadError: Damaged, encrypted (a password-protected .docx is not a ZIP), or a zip bomb.
+        UploadError: Damaged, encrypted (a password-protected .docx is not a ZIP), a zip bomb, or
+            XML with a DOCTYPE (its entities would be lost).
         LimitError: Lists nested deeper than the limit.
     """
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    open_zip(
+    archive = open_zip(
         data,
         kind="Word",
         max_unpacked=limits.max_unpacked_bytes,
         max_members=limits.max_archive_members,
     )
+    refuse_declarations(archive, kind="Word", any_doctype=True)
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as e:

@@ -16,7 +16,7 @@ import warnings
 import zipfile
 from typing import Any
 
-from text_processing.formats.archive import open_zip
+from text_processing.formats.archive import open_zip, refuse_declarations
 from text_processing.formats.errors import UploadError
 from text_processing.formats.html import html_to_markdown
 from text_processing.formats.markdown_out import escape
@@ -91,7 +91,8 @@ def read_epub(data: bytes, limits: DocumentLimits) -> str:
     """The book as Markdown: ``# <TOC title>`` per chapter, then its text.
 
     Raises:
-        UploadError: Damaged, encrypted (DRM), a zip bomb, or no readable text.
+        UploadError: Damaged, encrypted (DRM), a zip bomb, no readable text, or XML that
+            declares its own entities (they would be lost).
         LimitError: Nesting deeper than the limit.
     """
     from ebooklib import ITEM_DOCUMENT, epub
@@ -105,6 +106,7 @@ def read_epub(data: bytes, limits: DocumentLimits) -> str:
     names = set(archive.namelist())
     if "META-INF/encryption.xml" in names:
         raise UploadError("the EPUB is encrypted (DRM); only DRM-free books can be read")
+    refuse_declarations(archive, kind="EPUB", any_doctype=False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -29,10 +29,13 @@ from text_processing.spoken import (
 )
 from text_processing.spoken.rules import Rule, apply
 
-__all__ = ["PIPELINE", "is_speakable", "normalize"]
+__all__ = ["PIPELINE", "TOKENS", "is_speakable", "normalize"]
 
+# Addresses (e-mail, URL, domain) are one token each, read before everything else and then kept
+# out of every later rule's reach: no rule may read the "x" in "x.com" as "times", a "/" as a
+# fraction or "mph" in a path as a unit. See :func:`_shield`.
+TOKENS: tuple[Rule, ...] = electronic.RULES
 PIPELINE: tuple[Rule, ...] = (
-    *electronic.RULES,
     *symbols.RULES,
     *abbreviation.RULES,
     *date.RULES,  # numeric and month-name dates, decades
@@ -54,6 +57,8 @@ PIPELINE: tuple[Rule, ...] = (
 _WHITESPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"[0-9]")
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<!\s)\s+([,.;:!?])")
+_SHIELD_BASE = 0xF0000  # Supplementary Private Use Area-A: no rule matches these characters
+_SHIELDED = re.compile("[\U000f0000-\U000ffffd]")
 _CHARACTERS = str.maketrans({"−": "-", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "‐": "-"})
 
 
@@ -65,6 +70,33 @@ def _ascii_digits(text: str) -> str:
         str(unicodedata.decimal(c, c)) if not c.isascii() and unicodedata.category(c) == "Nd" else c
         for c in text
     )
+
+
+def _shield(text: str) -> tuple[str, list[str]]:
+    """``text`` with every address replaced by one private-use character standing for its
+    spoken words (the list, by the character's offset from ``_SHIELD_BASE``)."""
+    said: list[str] = []
+
+    def stand_in(match: re.Match[str], render: Rule) -> str:
+        said.append(render.render(match))
+        return chr(_SHIELD_BASE + len(said) - 1)
+
+    for token in TOKENS:
+        text = token.pattern.sub(lambda m, t=token: stand_in(m, t), text)  # type: ignore[misc]
+    return text, said
+
+
+def _unshield(text: str, said: list[str]) -> str:
+    def words(match: re.Match[str]) -> str:
+        spoken = said[ord(match[0]) - _SHIELD_BASE]
+        start, end = match.span()
+        if start > 0 and text[start - 1].isalnum():
+            spoken = f" {spoken}"
+        if end < len(text) and text[end].isalnum():
+            spoken = f"{spoken} "
+        return spoken
+
+    return _SHIELDED.sub(words, text) if said else text
 
 
 def normalize(text: str) -> str:
@@ -83,11 +115,13 @@ def normalize(text: str) -> str:
     Returns:
         The spoken form.
     """
-    text = _ascii_digits(text.translate(_CHARACTERS))
+    text = _ascii_digits(_SHIELDED.sub("", text.translate(_CHARACTERS)))
+    text, said = _shield(text)
     digits = _DIGIT.search(text) is not None  # no rule ever writes a digit
     for step in PIPELINE:
         if digits or not step.needs_digit:
             text = apply(step, text)
+    text = _unshield(text, said)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     return _WHITESPACE.sub(" ", text).strip()
 

@@ -68,7 +68,7 @@ RULES: tuple[Rule, ...] = (
         r"(?![\w@-])",
         _email,
     ),
-    rule("url", r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]{1,2000}", _url),
+    rule("url", r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"\U000F0000-\U000FFFFD]{1,2000}", _url),
     rule(
         "domain",
         rf"(?<![\w@./-])[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}}){{0,4}}\.(?:{_TLDS})(?![\w-]|\.\w)",

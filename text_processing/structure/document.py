@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 import pysbd
 
 from text_processing.limits import DocumentLimits
-from text_processing.ssml import SsmlError
+from text_processing.ssml import SsmlError, has_markup
+from text_processing.ssml import parse as parse_ssml
 from text_processing.structure import blocks as blocks_
 from text_processing.structure.inline import SPACES, Mapped, clean
 from text_processing.structure.model import (
@@ -32,21 +33,43 @@ from text_processing.structure.sentences import segmenter, sentence_spans, split
 log = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 100
+# A title made from untitled text: its first sentence, cut to this (it names files on export).
+FIRST_SENTENCE_TITLE_MAX_CHARS = 60
 # The shortest piece a long sentence is cut into while its spoken form is too long.
 _MIN_PIECE_CHARS = 20
 UNTITLED = "Untitled"
 _OPEN_TAG = re.compile(r"<(say-as|sub|phoneme|prosody)\b[^<>]{0,2000}(?<!/)>")
 _CLOSE_TAG = re.compile(r"</(say-as|sub|phoneme|prosody)\s*>")
+_ANY_TAG = re.compile(r"<[^<>]{0,2000}>")
 
 SpokenForm = Callable[[str], str]
 
 
-def _title(text: str) -> str:
-    text = SPACES.sub(" ", text).strip()
-    if len(text) <= TITLE_MAX_CHARS:
+def _plain(text: str) -> str:
+    """The words of ``text`` without SSML markup: a ``<sub>`` gives its alias, a ``<break>``
+    nothing, whitespace collapsed."""
+    if has_markup(text):
+        try:
+            text = "".join(piece.text for piece in parse_ssml(text))
+        except SsmlError:  # the segments report the error with its line; the title only reads
+            text = _ANY_TAG.sub(" ", text)
+    return SPACES.sub(" ", text).strip()
+
+
+def _title(text: str, *, first_sentence: bool = False, seg: pysbd.Segmenter | None = None) -> str:
+    """A chapter title: plain words (no markup), at most :data:`TITLE_MAX_CHARS`, cut at a word
+    with "…". With ``first_sentence`` (a title made from the chapter's text, not a heading),
+    only its first sentence, at most :data:`FIRST_SENTENCE_TITLE_MAX_CHARS`."""
+    text = _plain(text)
+    limit = TITLE_MAX_CHARS
+    if first_sentence:
+        first = next(sentence_spans(text, seg=seg), None)
+        text = text[first[0] : first[1]] if first else text
+        limit = FIRST_SENTENCE_TITLE_MAX_CHARS
+    if len(text) <= limit:
         return text or UNTITLED
-    cut = text.rfind(" ", 0, TITLE_MAX_CHARS)
-    return text[: cut if cut > 0 else TITLE_MAX_CHARS - 1].rstrip(" ,;:") + "…"
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > 0 else limit - 1].rstrip(" ,;:") + "…"
 
 
 def _first_line(mt: Mapped, ranges: list[tuple[int, int]]) -> str:
@@ -237,7 +260,7 @@ def split_document(
                 chapters.append(ChapterSpec(title or UNTITLED, current))
             title, current = _title(block.title or mt.text), []
         elif title is None:
-            title = _title(_first_line(mt, block.ranges))
+            title = _title(_first_line(mt, block.ranges), first_sentence=True, seg=seg)
         if block.heading and not speak_headings:
             continue
         segments: list[SegmentSpec] = []
