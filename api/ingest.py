@@ -31,7 +31,7 @@ from sqlalchemy import select
 from api import jobs
 from api.job_submit import SubmitError, Submitted, submit
 from api.models import IngestedObject
-from api.storage import ObjectError, ObjectTooLarge
+from api.storage import InvalidKey, ObjectError, ObjectTooLarge, check_key
 from messaging.service import BackgroundService
 
 if TYPE_CHECKING:
@@ -126,10 +126,14 @@ async def ingest_object(
         or no longer exists.
 
     Raises:
-        SubmitError: The document cannot be read (it is recorded nowhere: a fixed upload with a
-            new ETag is tried again).
+        SubmitError: The key is not one a store accepts (422), or the document cannot be read
+            (it is recorded nowhere: a fixed upload with a new ETag is tried again).
         api.storage.ObjectError: The store failed (the caller retries later).
     """
+    try:
+        check_key(key)
+    except InvalidKey as e:  # the event's mistake: retrying it can never succeed
+        raise SubmitError(422, str(e)) from e
     if not watched(runtime, bucket, key):
         return None
     if etag is None:

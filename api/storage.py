@@ -39,6 +39,41 @@ class ObjectTooLarge(ObjectError):
     """The object is larger than the caller's limit."""
 
 
+class ObjectChanged(ObjectError):
+    """The object is not the version the caller expected (its ETag differs)."""
+
+
+class InvalidKey(ObjectError):
+    """A bucket name or object key no store accepts (a caller's mistake, not a store failure)."""
+
+
+# S3 and OCI Object Storage cap keys at 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: str) -> None:
+    """Refuse a key that is empty, too long, or has an empty, ``.`` or ``..`` part.
+
+    The same rule holds for every store, so a key that one store refuses is refused up front,
+    where a client gave it, and never reaches a store (the local directory would otherwise
+    resolve ``..`` out of its bucket; S3 clients normalize such paths differently).
+
+    Raises:
+        InvalidKey: The message says what is wrong with ``key``.
+    """
+    if not key:
+        raise InvalidKey("the object key is empty")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidKey(f"the object key is over {MAX_KEY_BYTES} bytes")
+    if any(p in {"", ".", ".."} for p in key.split("/")):
+        raise InvalidKey(
+            f"invalid object key {key!r}: it must not start or end with '/', contain '//', "
+            "or have '.' or '..' parts"
+        )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InvalidKey(f"invalid object key {key!r}: it has control characters")
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One listed object.
@@ -94,11 +129,9 @@ class ObjectStore(Protocol):
 
 def _local_path(root: Path, bucket: str, key: str) -> Path:
     if not bucket or "/" in bucket or bucket in {".", ".."}:
-        raise ObjectError(f"invalid bucket name {bucket!r}")
-    parts = key.split("/")
-    if not key or any(p in {"", ".", ".."} for p in parts):
-        raise ObjectError(f"invalid object key {key!r}")
-    return root / bucket / Path(*parts)
+        raise InvalidKey(f"invalid bucket name {bucket!r}")
+    check_key(key)
+    return root / bucket / Path(*key.split("/"))
 
 
 class LocalObjectStore:

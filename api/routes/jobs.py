@@ -29,7 +29,13 @@ from api.models import Conversion, Job, Voice, WebhookAttempt, WebhookMessage, u
 from api.routes.common import ERRORS, attachment
 from api.runtime import Runtime
 from api.schemas import ConversionOut, ErrorOut
-from api.storage import NoSuchObject, ObjectError, ObjectTooLarge
+from api.storage import (
+    InvalidKey,
+    NoSuchObject,
+    ObjectChanged,
+    ObjectError,
+    ObjectTooLarge,
+)
 from api.webhooks import CallbackRefused, check_callback_url
 from audio.codecs import MEDIA_TYPES as AUDIO_MEDIA_TYPES
 from contract import limits
@@ -208,6 +214,8 @@ def _fetch(runtime: Runtime, bucket: str, key: str) -> bytes:
         raise SubmitError(422, f"source_url: {e}") from e
     except ObjectTooLarge as e:
         raise SubmitError(413, f"source_url: {e}") from e
+    except InvalidKey as e:  # checked at submission already; a store's own rule stays a 422
+        raise SubmitError(422, f"source_url: {e}") from e
     except ObjectError as e:
         raise SubmitError(502, f"source_url could not be read: {e}") from e
 

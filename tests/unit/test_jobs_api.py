@@ -273,6 +273,38 @@ def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient
     assert r.status_code == 200 and r.json()["status"] == "ignored"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://voxmill-in/../../../../etc/passwd",
+        "s3://voxmill-in/./x",
+        "s3://voxmill-in/docs//x.md",
+        "s3://voxmill-in/docs/",
+        "s3://voxmill-in/" + "k" * 1025,
+    ],
+)
+def test_a_source_url_with_a_bad_key_is_a_422_before_anything_is_fetched(
+    client: TestClient, url: str
+) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    reads: list[str] = []
+    real_get = runtime.objects.get_bytes
+    runtime.objects.get_bytes = lambda b, k, limit=None: reads.append(k) or real_get(b, k, limit)
+    r = client.post("/v1/jobs", json={"source_url": url, "output": {"bucket": BUCKET}})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("source_url: ")
+    assert reads == []
+
+
+def test_an_ingest_event_with_a_bad_key_is_refused_not_retried(ingest_client: TestClient) -> None:
+    good = {"Authorization": "Bearer " + "t" * 24}
+    for key in ("incoming/../../etc/passwd", "incoming/./x.md"):
+        r = ingest_client.post("/v1/ingest/events", json=oci_event(key), headers=good)
+        # 422, not 503: a 503 would make OCI Notifications deliver it again and again.
+        assert r.status_code == 422, r.text
+        assert "invalid object key" in r.json()["detail"]
+
+
 def test_ingest_events_are_off_without_an_input_bucket(client: TestClient) -> None:
     assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
 
