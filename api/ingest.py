@@ -14,7 +14,8 @@ Deduplication is by ``(bucket, key, ETag)`` with the ETag the S3 API reports (an
 unique row written in the same transaction as the job, so a redelivered event, a poll that sees
 the object again, or both racing, start one job. A new version of the object (new ETag) is a new
 document and starts a new job. The output lands under the output prefix with the same relative
-path and name: ``<in-prefix>a/book.txt`` → ``<out-prefix>a/book.flac``.
+path and name, in a folder of the job's own: ``<in-prefix>a/book.txt`` →
+``<out-prefix>a/<job id>/book.flac`` (:func:`api.jobs.output_key`).
 """
 
 from __future__ import annotations

@@ -103,8 +103,12 @@ def output_name_for(filename: str | None, fallback: str) -> str:
 
 
 def output_key(job: Job, ext: str) -> str:
-    """Where one output of ``job`` goes: ``<prefix><name>.<ext>``."""
-    return f"{job.output_prefix}{job.output_name}.{ext}"
+    """Where one output of ``job`` goes: ``<prefix><job id>/<name>.<ext>``.
+
+    The job id keeps every job's outputs apart, so two jobs with the same prefix and document
+    name never write the same object (a later job would otherwise replace an earlier one's).
+    """
+    return f"{job.output_prefix}{job.id}/{job.output_name}.{ext}"
 
 
 def find_by_key(session: Session, key: str) -> Job | None:
@@ -370,16 +374,25 @@ class JobFinisher(BackgroundService):
             for fmt, kind, key in plan:
                 if kind == "audio":
                     with export_audio(self._sessions, project_id, fmt) as file:
-                        size = file.seek(0, 2)
-                        file.seek(0)
                         self._objects.put_file(bucket, key, file, AUDIO_MEDIA_TYPES[fmt])
                 else:
                     with self._sessions() as session:
                         data = export_timings(session, project_id, fmt)
-                    size = len(data)
                     self._objects.put_bytes(bucket, key, data, MEDIA_TYPES.get(fmt, ""))
+                # Size and ETag as the store has them: a download checks it still serves this
+                # version (the ETag of a multipart upload is not an MD5 we could compute).
+                info = self._objects.head(bucket, key)
+                if info is None:
+                    raise ObjectError(f"{bucket}/{key} is missing right after it was written")
                 written.append(
-                    {"kind": kind, "format": fmt, "bucket": bucket, "key": key, "bytes": size}
+                    {
+                        "kind": kind,
+                        "format": fmt,
+                        "bucket": bucket,
+                        "key": key,
+                        "bytes": info.size,
+                        "etag": info.etag,
+                    }
                 )
         except BaseException:
             self._remove(written)

@@ -4,6 +4,7 @@ with a stand-in voice: what a client of ``/v1/jobs`` sees, and where the outputs
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,20 +85,21 @@ def test_a_job_writes_audio_and_subtitles_to_the_output_prefix(
     assert job["status"] == "completed", job
     assert job["progress"] == {"total": 6, "done": 6, "failed": 0, "fraction": 1.0}
     keys = {o["format"]: o["key"] for o in job["outputs"]}
+    folder = f"audiobooks/{job['id']}"
     assert keys == {
-        "flac": "audiobooks/book.flac",
-        "srt": "audiobooks/book.srt",
-        "vtt": "audiobooks/book.vtt",
+        "flac": f"{folder}/book.flac",
+        "srt": f"{folder}/book.srt",
+        "vtt": f"{folder}/book.vtt",
     }
-    root = tmp_path / "objects" / BUCKET
-    samples, rate = sf.read(io.BytesIO((root / "audiobooks/book.flac").read_bytes()))
+    root = tmp_path / "objects" / BUCKET / folder
+    samples, rate = sf.read(io.BytesIO((root / "book.flac").read_bytes()))
     sentences = ["First sentence here.", "Second sentence here.", "Another paragraph.", "The end."]
     spoken = sum(100 * len(s) for s in sentences) + 100 * len("One") + 100 * len("Two")
     assert rate == RATE and len(samples) > spoken  # every sentence plus the pauses between
-    srt = (root / "audiobooks/book.srt").read_text()
+    srt = (root / "book.srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> ")
     assert all(s in srt for s in sentences)
-    assert (root / "audiobooks/book.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000 --> ")
+    assert (root / "book.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000 --> ")
     # The last cue ends where the audio ends.
     last_end = srt.strip().splitlines()[-2].split(" --> ")[1]
     h, m, rest = last_end.split(":")
@@ -106,8 +108,62 @@ def test_a_job_writes_audio_and_subtitles_to_the_output_prefix(
     assert abs(end_ms - len(samples) * 1000 / RATE) <= 1
     # Downloads stream the stored object.
     download = client.get(f"/v1/jobs/{job['id']}/outputs/flac")
-    assert download.content == (root / "audiobooks/book.flac").read_bytes()
+    assert download.content == (root / "book.flac").read_bytes()
     assert job["outputs"][0]["url"] is None  # the local directory has no presigned URLs
+
+
+def test_jobs_with_the_same_prefix_keep_their_own_outputs(
+    client: TestClient, tmp_path: Path
+) -> None:
+    out = {"bucket": BUCKET, "prefix": "t/"}
+    first = new_job(client, text="Hello job. Second sentence.", format="mp3", output=out)
+    first_job = wait_status(client, first.json()["id"], "completed")
+    second = new_job(
+        client, text="A longer, other text. With more words in it.", format="mp3", output=out
+    )
+    second_job = wait_status(client, second.json()["id"], "completed")
+    keys = [first_job["outputs"][0]["key"], second_job["outputs"][0]["key"]]
+    assert keys == [f"t/{first_job['id']}/document.mp3", f"t/{second_job['id']}/document.mp3"]
+    for job in (first_job, second_job):
+        stored = (tmp_path / "objects" / BUCKET / job["outputs"][0]["key"]).read_bytes()
+        assert job["outputs"][0]["bytes"] == len(stored)
+        download = client.get(f"/v1/jobs/{job['id']}/outputs/mp3")
+        assert download.status_code == 200
+        assert download.content == stored
+        assert download.headers["content-length"] == str(len(stored))
+
+
+def test_an_output_replaced_or_deleted_in_the_bucket_is_not_served(
+    client: TestClient, tmp_path: Path
+) -> None:
+    job = wait_status(client, new_job(client, format="wav").json()["id"], "completed")
+    path = tmp_path / "objects" / BUCKET / job["outputs"][0]["key"]
+    url = f"/v1/jobs/{job['id']}/outputs/wav"
+    path.write_bytes(b"RIFF another writer")  # the bucket is shared; anyone may write to it
+    r = client.get(url)
+    assert r.status_code == 409 and "replaced" in r.json()["detail"]
+    path.unlink()
+    r = client.get(url)
+    assert r.status_code == 404 and "no longer in the store" in r.json()["detail"]
+
+
+def test_an_output_recorded_without_an_etag_is_checked_by_size(
+    client: TestClient, tmp_path: Path
+) -> None:
+    job = wait_status(client, new_job(client, format="wav").json()["id"], "completed")
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:  # as jobs finished before ETags were recorded
+        row = session.get(Job, job["id"])
+        assert row is not None and row.outputs is not None
+        outputs = json.loads(row.outputs)
+        del outputs[0]["etag"]
+        row.outputs = json.dumps(outputs)
+        session.commit()
+    url = f"/v1/jobs/{job['id']}/outputs/wav"
+    assert client.get(url).status_code == 200
+    (tmp_path / "objects" / BUCKET / outputs[0]["key"]).write_bytes(b"RIFF shorter")
+    r = client.get(url)
+    assert r.status_code == 409 and "replaced" in r.json()["detail"]
 
 
 def test_segment_audio_lives_in_the_store_under_content_keys(
@@ -244,8 +300,9 @@ def test_an_event_for_a_dropped_document_starts_one_job(
     assert first.json()["created"] and not second.json()["created"]
     assert first.json()["job_id"] == second.json()["job_id"]
     job = wait_status(ingest_client, first.json()["job_id"], "completed", "failed")
-    assert [o["key"] for o in job["outputs"]] == ["converted/a/note.flac", "converted/a/note.vtt"]
-    assert (tmp_path / "objects" / BUCKET / "converted" / "a" / "note.vtt").is_file()
+    folder = f"converted/a/{job['id']}"
+    assert [o["key"] for o in job["outputs"]] == [f"{folder}/note.flac", f"{folder}/note.vtt"]
+    assert (tmp_path / "objects" / BUCKET / folder / "note.vtt").is_file()
     # A later announcement of the same version is answered from the database, not re-read.
     runtime = ingest_client.app.state.runtime  # type: ignore[attr-defined]
     reads: list[str] = []
@@ -319,14 +376,14 @@ def test_a_job_reads_its_document_from_an_allowed_bucket_or_an_upload(
     by_url = client.post("/v1/jobs", json=body)
     assert by_url.status_code == 202, by_url.text
     job = wait_status(client, by_url.json()["id"], "completed")
-    assert [o["key"] for o in job["outputs"]] == ["letter.flac"]
+    assert [o["key"] for o in job["outputs"]] == [f"{job['id']}/letter.flac"]
     assert job["source"] == "url"
 
     form = {"job": '{"output": {"bucket": "voxmill-out", "prefix": "up"}, "format": "wav"}'}
     upload = client.post("/v1/jobs", data=form, files={"file": ("memo.md", DOC.encode())})
     assert upload.status_code == 202, upload.text
     job = wait_status(client, upload.json()["id"], "completed")
-    assert [o["key"] for o in job["outputs"]] == ["up/memo.wav"]
+    assert [o["key"] for o in job["outputs"]] == [f"up/{job['id']}/memo.wav"]
     wav = client.get(f"/v1/jobs/{job['id']}/outputs/wav")
     assert wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
 
