@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from api.crud import ConflictError, queue_where
 from api.models import (
+    ACTIVE_JOB_STATUSES,
     Chapter,
     Conversion,
     Document,
+    Job,
     OutboxMessage,
     Project,
     Segment,
@@ -143,7 +145,23 @@ def _forget_segments(session: Session, condition: ColumnElement[bool]) -> None:
 
 def delete_project(session: Session, *, project: Project) -> None:
     """Delete a project with its documents, chapters, sentences, audio, lexicon, conversions and
-    unpublished tasks (the database cascades from the project row)."""
+    unpublished tasks (the database cascades from the project row).
+
+    Raises:
+        ConflictError: The project is the work of a batch job that is still running; the job
+            must be cancelled first (its outputs would otherwise never be written, and its
+            client never told).
+    """
+    job_id = session.scalar(
+        select(Job.id)
+        .where(Job.project_id == project.id, Job.status.in_(ACTIVE_JOB_STATUSES))
+        .limit(1)
+    )
+    if job_id is not None:
+        raise ConflictError(
+            f"project {project.id} belongs to job {job_id}, which is still running; cancel the "
+            f"job first (DELETE /v1/jobs/{job_id}), then delete the project"
+        )
     drop_tasks(session, Segment.project_id == project.id)
     session.execute(
         delete(Project).where(Project.id == project.id).execution_options(synchronize_session=False)

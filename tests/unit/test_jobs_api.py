@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from voicekit import GatedVoice
 
 from api.main import create_app
-from api.models import Conversion, Job, Segment
+from api.models import Conversion, Job, Project, Segment, WebhookMessage
 from contract import limits
 from contract.settings import Settings
 
@@ -230,6 +230,54 @@ def test_cancel_discards_the_work_in_flight_and_writes_no_output(
         (tmp_path / "objects" / BUCKET).rglob("never*")
     )
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+def hold_a_running_job(client: TestClient, voice: GatedVoice) -> Any:
+    voice.gate.clear()  # the workers hold their first sentences
+    job = new_job(client).json()
+    deadline = time.monotonic() + 20
+    while not voice.entered:
+        assert time.monotonic() < deadline, "no sentence reached the voice"
+        time.sleep(0.02)
+    return job
+
+
+def test_a_running_jobs_project_cannot_be_deleted_until_the_job_is_cancelled(
+    client: TestClient, voice: GatedVoice
+) -> None:
+    job = hold_a_running_job(client, voice)
+    r = client.delete(f"/v1/projects/{job['project_id']}")
+    assert r.status_code == 409, r.text
+    assert f"DELETE /v1/jobs/{job['id']}" in r.json()["detail"]
+    assert client.get(f"/v1/projects/{job['project_id']}").status_code == 200
+    running = client.get(f"/v1/jobs/{job['id']}").json()
+    assert running["status"] == "running" and running["project_id"] == job["project_id"]
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 200
+    voice.gate.set()
+    assert client.delete(f"/v1/projects/{job['project_id']}").status_code == 204
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_a_job_whose_project_vanished_fails_and_calls_back(
+    client: TestClient, voice: GatedVoice
+) -> None:
+    job = hold_a_running_job(client, voice)
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:  # gone some other way than the API (an operator, a script)
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.callback_url = "https://hooks.example.com/voxmill"
+        session.execute(delete(Project).where(Project.id == job["project_id"]))
+        session.commit()
+    voice.gate.set()
+    ended = wait_status(client, job["id"], "failed", "completed", "cancelled")
+    assert ended["status"] == "failed", ended
+    assert "project was deleted" in ended["error"]
+    with factory() as session:
+        events = session.scalars(
+            select(WebhookMessage.event_type).where(WebhookMessage.job_id == job["id"])
+        ).all()
+    assert events == ["job.failed"]
 
 
 @pytest.mark.parametrize(
