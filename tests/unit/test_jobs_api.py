@@ -249,7 +249,11 @@ def test_a_running_jobs_project_cannot_be_deleted_until_the_job_is_cancelled(
     r = client.delete(f"/v1/projects/{job['project_id']}")
     assert r.status_code == 409, r.text
     assert f"DELETE /v1/jobs/{job['id']}" in r.json()["detail"]
-    assert client.get(f"/v1/projects/{job['project_id']}").status_code == 200
+    project = client.get(f"/v1/projects/{job['project_id']}")
+    assert project.status_code == 200
+    document = f"/v1/projects/{job['project_id']}/documents/{project.json()['documents'][0]['id']}"
+    r = client.delete(document)  # the job would complete without its audio
+    assert r.status_code == 409 and f"DELETE /v1/jobs/{job['id']}" in r.json()["detail"]
     running = client.get(f"/v1/jobs/{job['id']}").json()
     assert running["status"] == "running" and running["project_id"] == job["project_id"]
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 200
