@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from api.crud import ConflictError, queue_where
 from api.models import (
+    ACTIVE_JOB_STATUSES,
     Chapter,
     Conversion,
     Document,
+    Job,
     OutboxMessage,
     Project,
     Segment,
@@ -148,9 +150,31 @@ def _forget_segments(session: Session, condition: ColumnElement[bool]) -> None:
             conversion.finished_at = utcnow()
 
 
+def _refuse_while_a_job_runs(session: Session, project_id: int, what: str) -> None:
+    """A running job's project keeps its content until the job ends: its outputs are written
+    from it, and its client is told how it went."""
+    job_id = session.scalar(
+        select(Job.id)
+        .where(Job.project_id == project_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+        .limit(1)
+    )
+    if job_id is not None:
+        raise ConflictError(
+            f"project {project_id} belongs to job {job_id}, which is still running; cancel the "
+            f"job first (DELETE /v1/jobs/{job_id}), then {what}"
+        )
+
+
 def delete_project(session: Session, *, project: Project) -> None:
     """Delete a project with its documents, chapters, sentences, audio, lexicon, conversions and
-    unpublished tasks (the database cascades from the project row)."""
+    unpublished tasks (the database cascades from the project row).
+
+    Raises:
+        ConflictError: The project is the work of a batch job that is still running; the job
+            must be cancelled first (its outputs would otherwise never be written, and its
+            client never told).
+    """
+    _refuse_while_a_job_runs(session, project.id, "delete the project")
     drop_tasks(session, Segment.project_id == project.id)
     session.execute(
         delete(Project).where(Project.id == project.id).execution_options(synchronize_session=False)
@@ -159,7 +183,13 @@ def delete_project(session: Session, *, project: Project) -> None:
 
 
 def delete_document(session: Session, *, document: Document) -> None:
-    """Delete a document with its chapters, sentences, audio and unpublished tasks."""
+    """Delete a document with its chapters, sentences, audio and unpublished tasks.
+
+    Raises:
+        ConflictError: The project is the work of a batch job that is still running (the job
+            would complete without the document's audio).
+    """
+    _refuse_while_a_job_runs(session, document.project_id, "remove the document")
     chapters = select(Chapter.id).where(Chapter.document_id == document.id)
     _forget_segments(session, Segment.chapter_id.in_(chapters))
     session.execute(

@@ -14,7 +14,8 @@ Deduplication is by ``(bucket, key, ETag)`` with the ETag the S3 API reports (an
 unique row written in the same transaction as the job, so a redelivered event, a poll that sees
 the object again, or both racing, start one job. A new version of the object (new ETag) is a new
 document and starts a new job. The output lands under the output prefix with the same relative
-path and name: ``<in-prefix>a/book.txt`` → ``<out-prefix>a/book.flac``.
+path and name, in a folder of the job's own: ``<in-prefix>a/book.txt`` →
+``<out-prefix>a/<job id>/book.flac`` (:func:`api.jobs.output_key`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from api import jobs
 from api.job_submit import SubmitError, Submitted, submit
 from api.models import IngestedObject
-from api.storage import ObjectError, ObjectTooLarge
+from api.storage import InvalidKey, ObjectError, ObjectTooLarge, check_key
 from messaging.service import BackgroundService
 
 if TYPE_CHECKING:
@@ -126,10 +127,14 @@ async def ingest_object(
         or no longer exists.
 
     Raises:
-        SubmitError: The document cannot be read (it is recorded nowhere: a fixed upload with a
-            new ETag is tried again).
+        SubmitError: The key is not one a store accepts (422), or the document cannot be read
+            (it is recorded nowhere: a fixed upload with a new ETag is tried again).
         api.storage.ObjectError: The store failed (the caller retries later).
     """
+    try:
+        check_key(key)
+    except InvalidKey as e:  # the event's mistake: retrying it can never succeed
+        raise SubmitError(422, str(e)) from e
     if not watched(runtime, bucket, key):
         return None
     if etag is None:

@@ -13,7 +13,7 @@ JobAudioFormat = Literal["wav", "flac", "mp3", "ogg"]
 
 
 class JobOutputLocation(BaseModel):
-    """Where a job's outputs go: ``<bucket>/<prefix><name>.<ext>``."""
+    """Where a job's outputs go: ``<bucket>/<prefix><job id>/<name>.<ext>``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -65,8 +65,9 @@ class JobOutputOut(BaseModel):
     kind: Literal["audio", "timings"]
     format: str
     bucket: str
-    key: str
+    key: str = Field(description="<prefix><job id>/<name>.<ext>: unique to the job")
     bytes: int
+    etag: str | None = Field(default=None, description="the stored object's ETag when written")
     url: str | None = Field(description="presigned download URL (S3 stores), valid presign_ttl_s")
     download: str = Field(description="API path that streams the object from the store")
 

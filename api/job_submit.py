@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import jobs
 from api.models import IngestedObject, Job
+from api.storage import InvalidKey, check_key
 from contract.settings import Settings
 from text_processing.formats import UploadError
 from text_processing.structure import DocumentError, LimitError
@@ -63,14 +64,19 @@ def normalize_prefix(prefix: str) -> str:
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``.
+    """``s3://bucket/key`` → ``(bucket, key)``, checked before anything is fetched.
 
     Raises:
-        SubmitError: Not an ``s3://`` URL with a bucket and a key.
+        SubmitError: 422: not an ``s3://`` URL with a bucket and a key, or a key no store
+            accepts (:func:`api.storage.check_key`).
     """
-    match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", url, flags=re.DOTALL)
     if not match:
         raise SubmitError(422, f"source_url must look like s3://<bucket>/<key>, not {url!r}")
+    try:
+        check_key(match.group(2))
+    except InvalidKey as e:
+        raise SubmitError(422, f"source_url: {e}") from e
     return match.group(1), match.group(2)
 
 

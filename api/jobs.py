@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import control, crud
 from api.job_outputs import MEDIA_TYPES, export_audio, export_timings
 from api.models import (
+    ACTIVE_JOB_STATUSES,
     Conversion,
     IngestedObject,
     Job,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 # A finalizing job whose claim is older than this is taken over (its finisher died).
 CLAIM_LEASE_S = 600.0
-ACTIVE = (JobStatus.RUNNING, JobStatus.FINALIZING)
+ACTIVE = ACTIVE_JOB_STATUSES
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,12 @@ def output_name_for(filename: str | None, fallback: str) -> str:
 
 
 def output_key(job: Job, ext: str) -> str:
-    """Where one output of ``job`` goes: ``<prefix><name>.<ext>``."""
-    return f"{job.output_prefix}{job.output_name}.{ext}"
+    """Where one output of ``job`` goes: ``<prefix><job id>/<name>.<ext>``.
+
+    The job id keeps every job's outputs apart, so two jobs with the same prefix and document
+    name never write the same object (a later job would otherwise replace an earlier one's).
+    """
+    return f"{job.output_prefix}{job.id}/{job.output_name}.{ext}"
 
 
 def find_by_key(session: Session, key: str) -> Job | None:
@@ -298,9 +303,15 @@ class JobFinisher(BackgroundService):
             due = list(
                 session.scalars(
                     select(Job.id)
-                    .join(Conversion, Conversion.id == Job.conversion_id)
+                    .outerjoin(Conversion, Conversion.id == Job.conversion_id)
                     .where(
-                        Conversion.finished_at.is_not(None),
+                        # Over, or gone with its project (deleted some other way than
+                        # DELETE /v1/projects, which refuses): such a job can only fail.
+                        or_(
+                            Conversion.finished_at.is_not(None),
+                            Job.project_id.is_(None),
+                            Conversion.id.is_(None),
+                        ),
                         or_(
                             Job.status == JobStatus.RUNNING,
                             (Job.status == JobStatus.FINALIZING) & (Job.claimed_at < stale),
@@ -341,7 +352,11 @@ class JobFinisher(BackgroundService):
         with self._sessions() as session:
             job = session.get(Job, job_id)
             assert job is not None
-            conversion = session.get(Conversion, job.conversion_id)
+            conversion = (
+                session.get(Conversion, job.conversion_id)
+                if job.conversion_id is not None
+                else None
+            )
             failed = conversion.failed if conversion is not None else 0
             project_id = job.project_id
             bucket = job.output_bucket
@@ -352,8 +367,8 @@ class JobFinisher(BackgroundService):
         error = None
         if failed:
             error = f"{failed} segments failed to synthesize; see the job's project"
-        elif project_id is None:
-            error = "the job's project was deleted"
+        elif project_id is None or conversion is None:
+            error = "the job's project was deleted before the job finished"
         else:
             try:
                 written = self._write_outputs(project_id, bucket, plan)
@@ -370,16 +385,25 @@ class JobFinisher(BackgroundService):
             for fmt, kind, key in plan:
                 if kind == "audio":
                     with export_audio(self._sessions, project_id, fmt) as file:
-                        size = file.seek(0, 2)
-                        file.seek(0)
                         self._objects.put_file(bucket, key, file, AUDIO_MEDIA_TYPES[fmt])
                 else:
                     with self._sessions() as session:
                         data = export_timings(session, project_id, fmt)
-                    size = len(data)
                     self._objects.put_bytes(bucket, key, data, MEDIA_TYPES.get(fmt, ""))
+                # Size and ETag as the store has them: a download checks it still serves this
+                # version (the ETag of a multipart upload is not an MD5 we could compute).
+                info = self._objects.head(bucket, key)
+                if info is None:
+                    raise ObjectError(f"{bucket}/{key} is missing right after it was written")
                 written.append(
-                    {"kind": kind, "format": fmt, "bucket": bucket, "key": key, "bytes": size}
+                    {
+                        "kind": kind,
+                        "format": fmt,
+                        "bucket": bucket,
+                        "key": key,
+                        "bytes": info.size,
+                        "etag": info.etag,
+                    }
                 )
         except BaseException:
             self._remove(written)

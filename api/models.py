@@ -380,6 +380,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A job in these states still needs its project; it may not be deleted under it.
+ACTIVE_JOB_STATUSES = (JobStatus.RUNNING, JobStatus.FINALIZING)
+
+
 class Job(Base):
     """A batch job: one document in, audio (and timings if asked) out to a bucket prefix.
 

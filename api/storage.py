@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,41 @@ class ObjectTooLarge(ObjectError):
     """The object is larger than the caller's limit."""
 
 
+class ObjectChanged(ObjectError):
+    """The object is not the version the caller expected (its ETag differs)."""
+
+
+class InvalidKey(ObjectError):
+    """A bucket name or object key no store accepts (a caller's mistake, not a store failure)."""
+
+
+# S3 and OCI Object Storage cap keys at 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: str) -> None:
+    """Refuse a key that is empty, too long, or has an empty, ``.`` or ``..`` part.
+
+    The same rule holds for every store, so a key that one store refuses is refused up front,
+    where a client gave it, and never reaches a store (the local directory would otherwise
+    resolve ``..`` out of its bucket; S3 clients normalize such paths differently).
+
+    Raises:
+        InvalidKey: The message says what is wrong with ``key``.
+    """
+    if not key:
+        raise InvalidKey("the object key is empty")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidKey(f"the object key is over {MAX_KEY_BYTES} bytes")
+    if any(p in {"", ".", ".."} for p in key.split("/")):
+        raise InvalidKey(
+            f"invalid object key {key!r}: it must not start or end with '/', contain '//', "
+            "or have '.' or '..' parts"
+        )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InvalidKey(f"invalid object key {key!r}: it has control characters")
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One listed object.
@@ -54,6 +89,19 @@ class ObjectInfo:
     etag: str
     size: int
     last_modified: datetime
+
+
+@dataclass(frozen=True)
+class ObjectStream:
+    """An object being read: ``info`` describes exactly the bytes ``chunks`` yields.
+
+    Attributes:
+        info: The metadata of the version being streamed (not of a later one).
+        chunks: Its bytes, in chunks of about :data:`CHUNK_BYTES`; closes the source when done.
+    """
+
+    info: ObjectInfo
+    chunks: Generator[bytes, None, None]
 
 
 class ObjectStore(Protocol):
@@ -73,8 +121,18 @@ class ObjectStore(Protocol):
             ObjectTooLarge: It has more than ``limit`` bytes (checked before reading).
         """
 
-    def iter_bytes(self, bucket: str, key: str) -> Iterator[bytes]:
-        """Stream an object in chunks of about :data:`CHUNK_BYTES`."""
+    def stream(self, bucket: str, key: str, if_match: str | None = None) -> ObjectStream:
+        """Open an object for streaming, with the metadata of the very version streamed.
+
+        Args:
+            bucket: The bucket.
+            key: The key.
+            if_match: Read only if the object's ETag is this one.
+
+        Raises:
+            NoSuchObject: It does not exist.
+            ObjectChanged: Its ETag is not ``if_match``.
+        """
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's metadata, or ``None`` when it does not exist."""
@@ -94,11 +152,9 @@ class ObjectStore(Protocol):
 
 def _local_path(root: Path, bucket: str, key: str) -> Path:
     if not bucket or "/" in bucket or bucket in {".", ".."}:
-        raise ObjectError(f"invalid bucket name {bucket!r}")
-    parts = key.split("/")
-    if not key or any(p in {"", ".", ".."} for p in parts):
-        raise ObjectError(f"invalid object key {key!r}")
-    return root / bucket / Path(*parts)
+        raise InvalidKey(f"invalid bucket name {bucket!r}")
+    check_key(key)
+    return root / bucket / Path(*key.split("/"))
 
 
 class LocalObjectStore:
@@ -151,18 +207,40 @@ class LocalObjectStore:
             raise ObjectTooLarge(f"object {key!r} has {size} bytes, over the limit of {limit}")
         return path.read_bytes()
 
-    def iter_bytes(self, bucket: str, key: str) -> Iterator[bytes]:
-        """See :class:`ObjectStore`."""
-        path = self._path(bucket, key)
-        if not path.is_file():
-            raise NoSuchObject(f"no object {key!r} in bucket {bucket!r}")
+    def stream(self, bucket: str, key: str, if_match: str | None = None) -> ObjectStream:
+        """See :class:`ObjectStore`.
 
-        def chunks() -> Iterator[bytes]:
-            with path.open("rb") as f:
+        The open file keeps the version it opened: a rename over the key (how objects are
+        written) does not change what is streamed, so ``info`` stays true to the bytes.
+        """
+        path = self._path(bucket, key)
+        try:
+            f = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
+            raise NoSuchObject(f"no object {key!r} in bucket {bucket!r}") from e
+        try:
+            stat = os.fstat(f.fileno())
+            digest = hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False))
+            f.seek(0)
+        except BaseException:
+            f.close()
+            raise
+        info = ObjectInfo(
+            key=key,
+            etag=digest.hexdigest(),
+            size=stat.st_size,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+        )
+        if if_match is not None and info.etag != if_match:
+            f.close()
+            raise ObjectChanged(f"object {key!r} in bucket {bucket!r} has changed")
+
+        def chunks() -> Generator[bytes, None, None]:
+            with f:
                 while chunk := f.read(CHUNK_BYTES):
                     yield chunk
 
-        return chunks()
+        return ObjectStream(info, chunks())
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         """See :class:`ObjectStore`."""
@@ -223,6 +301,8 @@ class S3ObjectStore:
             code = str(e.response.get("Error", {}).get("Code", ""))
             if code in {"NoSuchKey", "404", "NoSuchBucket", "NotFound"}:
                 return NoSuchObject(f"no object {key!r} in bucket {bucket!r}")
+            if code in {"PreconditionFailed", "412"}:
+                return ObjectChanged(f"object {key!r} in bucket {bucket!r} has changed")
         return ObjectError(f"object storage failed on {bucket}/{key}: {e}")
 
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "") -> None:
@@ -255,21 +335,28 @@ class S3ObjectStore:
         data: bytes = body.read()
         return data
 
-    def iter_bytes(self, bucket: str, key: str) -> Iterator[bytes]:
-        """See :class:`ObjectStore`."""
+    def stream(self, bucket: str, key: str, if_match: str | None = None) -> ObjectStream:
+        """See :class:`ObjectStore` (one GET: its headers describe the body it returns)."""
+        extra = {"IfMatch": f'"{if_match}"'} if if_match is not None else {}
         try:
-            answer = self.client.get_object(Bucket=bucket, Key=key)
+            answer = self.client.get_object(Bucket=bucket, Key=key, **extra)
         except Exception as e:
             raise self._error(e, bucket, key) from e
         body = answer["Body"]
+        info = ObjectInfo(
+            key=key,
+            etag=str(answer.get("ETag", "")).strip('"'),
+            size=int(answer.get("ContentLength") or 0),
+            last_modified=answer["LastModified"],
+        )
 
-        def chunks() -> Iterator[bytes]:
+        def chunks() -> Generator[bytes, None, None]:
             try:
                 yield from body.iter_chunks(CHUNK_BYTES)
             finally:
                 body.close()
 
-        return chunks()
+        return ObjectStream(info, chunks())
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         """See :class:`ObjectStore`."""

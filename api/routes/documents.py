@@ -274,7 +274,10 @@ async def add_document(project_id: Id, request: Request, runtime: RuntimeDep) ->
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Remove a document with its chapters, audio and queued tasks",
-    responses=ERRORS,
+    responses={
+        409: {"model": ErrorOut, "description": "a running batch job uses the project"},
+        **ERRORS,
+    },
 )
 def delete_document(
     project_id: int, document_id: int, session: SessionDep, runtime: RuntimeDep
@@ -285,7 +288,10 @@ def delete_document(
     document = session.get(Document, document_id)
     if document is None or document.project_id != project.id:
         raise not_found("document", document_id)
-    control.delete_document(session, document=document)
+    try:
+        control.delete_document(session, document=document)
+    except crud.ConflictError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     session.commit()
     running = crud.active_conversion(session, project_id=project.id)
     events = [conversion_event(ConversionOut.of(running, utcnow()))] if running else []

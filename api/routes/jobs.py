@@ -29,7 +29,13 @@ from api.models import Conversion, Job, Voice, WebhookAttempt, WebhookMessage, u
 from api.routes.common import ERRORS, attachment
 from api.runtime import Runtime
 from api.schemas import ConversionOut, ErrorOut
-from api.storage import NoSuchObject, ObjectError, ObjectTooLarge
+from api.storage import (
+    InvalidKey,
+    NoSuchObject,
+    ObjectChanged,
+    ObjectError,
+    ObjectTooLarge,
+)
 from api.webhooks import CallbackRefused, check_callback_url
 from audio.codecs import MEDIA_TYPES as AUDIO_MEDIA_TYPES
 from contract import limits
@@ -208,6 +214,8 @@ def _fetch(runtime: Runtime, bucket: str, key: str) -> bytes:
         raise SubmitError(422, f"source_url: {e}") from e
     except ObjectTooLarge as e:
         raise SubmitError(413, f"source_url: {e}") from e
+    except InvalidKey as e:  # checked at submission already; a store's own rule stays a 422
+        raise SubmitError(422, f"source_url: {e}") from e
     except ObjectError as e:
         raise SubmitError(502, f"source_url could not be read: {e}") from e
 
@@ -309,10 +317,19 @@ def cancel_job(job_id: str, runtime: RuntimeDep) -> JobOut:
     "/{job_id}/outputs/{fmt}",
     summary="Download one output of a completed job (streamed from the store)",
     response_class=StreamingResponse,
-    responses=ERRORS,
+    responses={
+        409: {"model": ErrorOut, "description": "the stored object was replaced since"},
+        502: {"model": ErrorOut, "description": "the object store failed"},
+        **ERRORS,
+    },
 )
 def job_output(job_id: str, fmt: str, runtime: RuntimeDep) -> StreamingResponse:
-    """The output object in format ``fmt`` (the audio format, or a timings format)."""
+    """The output object in format ``fmt`` (the audio format, or a timings format).
+
+    Only the version the job wrote is served (its ETag is checked in the same read), with the
+    length of the bytes actually sent: 404 when the object was deleted, 409 when something
+    else was written over it.
+    """
     with runtime.session_factory() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -321,11 +338,23 @@ def job_output(job_id: str, fmt: str, runtime: RuntimeDep) -> StreamingResponse:
     if not items:
         raise HTTPException(404, detail=f"job {job_id} has no {fmt!r} output (yet)")
     item = items[0]
+    where = f"{item['bucket']}/{item['key']}"
     try:
-        chunks = runtime.objects.iter_bytes(item["bucket"], item["key"])
+        stream = runtime.objects.stream(item["bucket"], item["key"], if_match=item.get("etag"))
+    except NoSuchObject as e:
+        raise HTTPException(404, detail=f"the output {where} is no longer in the store") from e
+    except ObjectChanged as e:
+        raise HTTPException(409, detail=_replaced(where)) from e
     except ObjectError as e:
         raise HTTPException(502, detail=f"the output could not be read: {e}") from e
+    if stream.info.size != item["bytes"]:  # outputs recorded before ETags were kept
+        stream.chunks.close()
+        raise HTTPException(409, detail=_replaced(where))
     media = AUDIO_MEDIA_TYPES.get(fmt) or MEDIA_TYPES.get(fmt, "application/octet-stream")
     name = item["key"].rsplit("/", 1)[-1]
-    headers = attachment(name) | {"Content-Length": str(item["bytes"])}
-    return StreamingResponse(chunks, media_type=media, headers=headers)
+    headers = attachment(name) | {"Content-Length": str(stream.info.size)}
+    return StreamingResponse(stream.chunks, media_type=media, headers=headers)
+
+
+def _replaced(where: str) -> str:
+    return f"the output {where} was replaced in the store after the job wrote it; not served"

@@ -25,6 +25,7 @@ from api.schemas import (
     ConversionOut,
     Counts,
     DocumentSummary,
+    ErrorOut,
     ProjectCreate,
     ProjectDetail,
     ProjectList,
@@ -147,14 +148,21 @@ def update_project(project_id: int, body: ProjectUpdate, session: SessionDep) ->
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete a project with its documents, audio and queued tasks",
-    responses=ERRORS,
+    responses={
+        409: {"model": ErrorOut, "description": "a running batch job uses the project"},
+        **ERRORS,
+    },
 )
 def delete_project(project_id: int, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Delete the project, its documents, sentences and their audio, its lexicon and its
     conversions; tasks not yet sent to a worker are withdrawn and the workers drop the ones
-    they have not started. Open pages of the project hear that it is gone."""
+    they have not started. Open pages of the project hear that it is gone. 409 while a batch
+    job that runs on the project has not ended (cancel the job first)."""
     project = project_or_404(session, project_id)
-    control.delete_project(session, project=project)
+    try:
+        control.delete_project(session, project=project)
+    except crud.ConflictError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(e)) from e
     session.commit()
     runtime.notify(deleted_event(project_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

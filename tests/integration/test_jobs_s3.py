@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -164,11 +165,12 @@ def test_a_dropped_document_becomes_audio_and_subtitles_once(
         again = http.post("/v1/ingest/events", json=event, auth=auth)  # a late redelivery
         assert again.status_code == 202 and not again.json()["created"]
 
-    assert keys(s3_client, buckets["out"]) == ["out/shelf/book.flac", "out/shelf/book.srt"]
-    flac = s3_client.get_object(Bucket=buckets["out"], Key="out/shelf/book.flac")["Body"].read()
+    folder = f"out/shelf/{job_id}"
+    assert keys(s3_client, buckets["out"]) == [f"{folder}/book.flac", f"{folder}/book.srt"]
+    flac = s3_client.get_object(Bucket=buckets["out"], Key=f"{folder}/book.flac")["Body"].read()
     samples, rate = sf.read(io.BytesIO(flac))
     assert rate == stub_torchserve.RATE and len(samples) > 10 * 80 * 30
-    srt = s3_client.get_object(Bucket=buckets["out"], Key="out/shelf/book.srt")["Body"].read()
+    srt = s3_client.get_object(Bucket=buckets["out"], Key=f"{folder}/book.srt")["Body"].read()
     assert srt.decode().count(" --> ") == 10
     assert jobs_for(api, f"s3://{buckets['in']}/in/shelf/book.txt") == 1
     # The presigned URL downloads the same object without credentials.
@@ -205,9 +207,7 @@ def test_the_poller_starts_one_job_per_object_version(
     s3_client.put_object(Bucket=buckets["in"], Key="in/notes.md", Body="# Notes\n\nShort one.")
     s3_client.put_object(Bucket=buckets["in"], Key="elsewhere/skip.txt", Body="Not watched.")
     wait_for(lambda: jobs_for(api, ref) == 1, timeout=TIMEOUT, what="the poller's job")
-    wait_for(
-        lambda: "out/notes.flac" in keys(s3_client, buckets["out"]), timeout=TIMEOUT, what="out"
-    )
+    wait_for(lambda: keys(s3_client, buckets["out"]), timeout=TIMEOUT, what="out")
     # The same content again has the same ETag: no new job. New content is a new version.
     s3_client.put_object(Bucket=buckets["in"], Key="in/notes.md", Body="# Notes\n\nShort one.")
     s3_client.put_object(Bucket=buckets["in"], Key="in/notes.md", Body="# Notes\n\nLonger, now.")
@@ -215,7 +215,11 @@ def test_the_poller_starts_one_job_per_object_version(
     poller = next(s for s in api.runtime.jobs.others if s.thread_name == "bucket-poller")
     done = poller.created
     wait_for(lambda: poller.created == done and jobs_for(api, ref) == 2, what="quiet")
-    assert keys(s3_client, buckets["out"]) == ["out/notes.flac"]
+    # Each version's job has outputs of its own: the new one does not replace the old one's.
+    both = wait_for(
+        lambda: len(k := keys(s3_client, buckets["out"])) == 2 and k, timeout=TIMEOUT, what="2"
+    )
+    assert all(re.fullmatch(r"out/[0-9a-f-]{36}/notes\.flac", k) for k in both), both
     assert jobs_for(api, f"s3://{buckets['in']}/elsewhere/skip.txt") == 0
 
 
@@ -289,7 +293,7 @@ def test_a_job_calls_back_signed_and_retries_after_a_500(
     assert receiver.requests[0][0]["webhook-id"] == receiver.requests[1][0]["webhook-id"]
     event = payloads[1]
     assert event["type"] == "job.completed" and event["data"]["id"] == job_id
-    assert [o["key"] for o in event["data"]["outputs"]] == ["memos/memo.mp3"]
+    assert [o["key"] for o in event["data"]["outputs"]] == [f"memos/{job_id}/memo.mp3"]
     assert [(d["attempt"], d["status_code"]) for d in job["deliveries"]] == [(1, 500), (2, 204)]
     assert len(receiver.requests) == 2  # delivered: no further attempts
 

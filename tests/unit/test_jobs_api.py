@@ -4,6 +4,7 @@ with a stand-in voice: what a client of ``/v1/jobs`` sees, and where the outputs
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,11 @@ from typing import Any
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from voicekit import GatedVoice
 
 from api.main import create_app
-from api.models import Conversion, Job, Segment
+from api.models import Conversion, Job, Project, Segment, WebhookMessage
 from contract import limits
 from contract.settings import Settings
 
@@ -84,20 +85,21 @@ def test_a_job_writes_audio_and_subtitles_to_the_output_prefix(
     assert job["status"] == "completed", job
     assert job["progress"] == {"total": 6, "done": 6, "failed": 0, "fraction": 1.0}
     keys = {o["format"]: o["key"] for o in job["outputs"]}
+    folder = f"audiobooks/{job['id']}"
     assert keys == {
-        "flac": "audiobooks/book.flac",
-        "srt": "audiobooks/book.srt",
-        "vtt": "audiobooks/book.vtt",
+        "flac": f"{folder}/book.flac",
+        "srt": f"{folder}/book.srt",
+        "vtt": f"{folder}/book.vtt",
     }
-    root = tmp_path / "objects" / BUCKET
-    samples, rate = sf.read(io.BytesIO((root / "audiobooks/book.flac").read_bytes()))
+    root = tmp_path / "objects" / BUCKET / folder
+    samples, rate = sf.read(io.BytesIO((root / "book.flac").read_bytes()))
     sentences = ["First sentence here.", "Second sentence here.", "Another paragraph.", "The end."]
     spoken = sum(100 * len(s) for s in sentences) + 100 * len("One") + 100 * len("Two")
     assert rate == RATE and len(samples) > spoken  # every sentence plus the pauses between
-    srt = (root / "audiobooks/book.srt").read_text()
+    srt = (root / "book.srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> ")
     assert all(s in srt for s in sentences)
-    assert (root / "audiobooks/book.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000 --> ")
+    assert (root / "book.vtt").read_text().startswith("WEBVTT\n\n00:00:00.000 --> ")
     # The last cue ends where the audio ends.
     last_end = srt.strip().splitlines()[-2].split(" --> ")[1]
     h, m, rest = last_end.split(":")
@@ -106,8 +108,62 @@ def test_a_job_writes_audio_and_subtitles_to_the_output_prefix(
     assert abs(end_ms - len(samples) * 1000 / RATE) <= 1
     # Downloads stream the stored object.
     download = client.get(f"/v1/jobs/{job['id']}/outputs/flac")
-    assert download.content == (root / "audiobooks/book.flac").read_bytes()
+    assert download.content == (root / "book.flac").read_bytes()
     assert job["outputs"][0]["url"] is None  # the local directory has no presigned URLs
+
+
+def test_jobs_with_the_same_prefix_keep_their_own_outputs(
+    client: TestClient, tmp_path: Path
+) -> None:
+    out = {"bucket": BUCKET, "prefix": "t/"}
+    first = new_job(client, text="Hello job. Second sentence.", format="mp3", output=out)
+    first_job = wait_status(client, first.json()["id"], "completed")
+    second = new_job(
+        client, text="A longer, other text. With more words in it.", format="mp3", output=out
+    )
+    second_job = wait_status(client, second.json()["id"], "completed")
+    keys = [first_job["outputs"][0]["key"], second_job["outputs"][0]["key"]]
+    assert keys == [f"t/{first_job['id']}/document.mp3", f"t/{second_job['id']}/document.mp3"]
+    for job in (first_job, second_job):
+        stored = (tmp_path / "objects" / BUCKET / job["outputs"][0]["key"]).read_bytes()
+        assert job["outputs"][0]["bytes"] == len(stored)
+        download = client.get(f"/v1/jobs/{job['id']}/outputs/mp3")
+        assert download.status_code == 200
+        assert download.content == stored
+        assert download.headers["content-length"] == str(len(stored))
+
+
+def test_an_output_replaced_or_deleted_in_the_bucket_is_not_served(
+    client: TestClient, tmp_path: Path
+) -> None:
+    job = wait_status(client, new_job(client, format="wav").json()["id"], "completed")
+    path = tmp_path / "objects" / BUCKET / job["outputs"][0]["key"]
+    url = f"/v1/jobs/{job['id']}/outputs/wav"
+    path.write_bytes(b"RIFF another writer")  # the bucket is shared; anyone may write to it
+    r = client.get(url)
+    assert r.status_code == 409 and "replaced" in r.json()["detail"]
+    path.unlink()
+    r = client.get(url)
+    assert r.status_code == 404 and "no longer in the store" in r.json()["detail"]
+
+
+def test_an_output_recorded_without_an_etag_is_checked_by_size(
+    client: TestClient, tmp_path: Path
+) -> None:
+    job = wait_status(client, new_job(client, format="wav").json()["id"], "completed")
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:  # as jobs finished before ETags were recorded
+        row = session.get(Job, job["id"])
+        assert row is not None and row.outputs is not None
+        outputs = json.loads(row.outputs)
+        del outputs[0]["etag"]
+        row.outputs = json.dumps(outputs)
+        session.commit()
+    url = f"/v1/jobs/{job['id']}/outputs/wav"
+    assert client.get(url).status_code == 200
+    (tmp_path / "objects" / BUCKET / outputs[0]["key"]).write_bytes(b"RIFF shorter")
+    r = client.get(url)
+    assert r.status_code == 409 and "replaced" in r.json()["detail"]
 
 
 def test_segment_audio_lives_in_the_store_under_content_keys(
@@ -174,6 +230,58 @@ def test_cancel_discards_the_work_in_flight_and_writes_no_output(
         (tmp_path / "objects" / BUCKET).rglob("never*")
     )
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+def hold_a_running_job(client: TestClient, voice: GatedVoice) -> Any:
+    voice.gate.clear()  # the workers hold their first sentences
+    job = new_job(client).json()
+    deadline = time.monotonic() + 20
+    while not voice.entered:
+        assert time.monotonic() < deadline, "no sentence reached the voice"
+        time.sleep(0.02)
+    return job
+
+
+def test_a_running_jobs_project_cannot_be_deleted_until_the_job_is_cancelled(
+    client: TestClient, voice: GatedVoice
+) -> None:
+    job = hold_a_running_job(client, voice)
+    r = client.delete(f"/v1/projects/{job['project_id']}")
+    assert r.status_code == 409, r.text
+    assert f"DELETE /v1/jobs/{job['id']}" in r.json()["detail"]
+    project = client.get(f"/v1/projects/{job['project_id']}")
+    assert project.status_code == 200
+    document = f"/v1/projects/{job['project_id']}/documents/{project.json()['documents'][0]['id']}"
+    r = client.delete(document)  # the job would complete without its audio
+    assert r.status_code == 409 and f"DELETE /v1/jobs/{job['id']}" in r.json()["detail"]
+    running = client.get(f"/v1/jobs/{job['id']}").json()
+    assert running["status"] == "running" and running["project_id"] == job["project_id"]
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 200
+    voice.gate.set()
+    assert client.delete(f"/v1/projects/{job['project_id']}").status_code == 204
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_a_job_whose_project_vanished_fails_and_calls_back(
+    client: TestClient, voice: GatedVoice
+) -> None:
+    job = hold_a_running_job(client, voice)
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:  # gone some other way than the API (an operator, a script)
+        row = session.get(Job, job["id"])
+        assert row is not None
+        row.callback_url = "https://hooks.example.com/voxmill"
+        session.execute(delete(Project).where(Project.id == job["project_id"]))
+        session.commit()
+    voice.gate.set()
+    ended = wait_status(client, job["id"], "failed", "completed", "cancelled")
+    assert ended["status"] == "failed", ended
+    assert "project was deleted" in ended["error"]
+    with factory() as session:
+        events = session.scalars(
+            select(WebhookMessage.event_type).where(WebhookMessage.job_id == job["id"])
+        ).all()
+    assert events == ["job.failed"]
 
 
 @pytest.mark.parametrize(
@@ -244,8 +352,9 @@ def test_an_event_for_a_dropped_document_starts_one_job(
     assert first.json()["created"] and not second.json()["created"]
     assert first.json()["job_id"] == second.json()["job_id"]
     job = wait_status(ingest_client, first.json()["job_id"], "completed", "failed")
-    assert [o["key"] for o in job["outputs"]] == ["converted/a/note.flac", "converted/a/note.vtt"]
-    assert (tmp_path / "objects" / BUCKET / "converted" / "a" / "note.vtt").is_file()
+    folder = f"converted/a/{job['id']}"
+    assert [o["key"] for o in job["outputs"]] == [f"{folder}/note.flac", f"{folder}/note.vtt"]
+    assert (tmp_path / "objects" / BUCKET / folder / "note.vtt").is_file()
     # A later announcement of the same version is answered from the database, not re-read.
     runtime = ingest_client.app.state.runtime  # type: ignore[attr-defined]
     reads: list[str] = []
@@ -273,6 +382,38 @@ def test_ingest_events_need_the_token_and_a_cloudevent(ingest_client: TestClient
     assert r.status_code == 200 and r.json()["status"] == "ignored"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://voxmill-in/../../../../etc/passwd",
+        "s3://voxmill-in/./x",
+        "s3://voxmill-in/docs//x.md",
+        "s3://voxmill-in/docs/",
+        "s3://voxmill-in/" + "k" * 1025,
+    ],
+)
+def test_a_source_url_with_a_bad_key_is_a_422_before_anything_is_fetched(
+    client: TestClient, url: str
+) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    reads: list[str] = []
+    real_get = runtime.objects.get_bytes
+    runtime.objects.get_bytes = lambda b, k, limit=None: reads.append(k) or real_get(b, k, limit)
+    r = client.post("/v1/jobs", json={"source_url": url, "output": {"bucket": BUCKET}})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("source_url: ")
+    assert reads == []
+
+
+def test_an_ingest_event_with_a_bad_key_is_refused_not_retried(ingest_client: TestClient) -> None:
+    good = {"Authorization": "Bearer " + "t" * 24}
+    for key in ("incoming/../../etc/passwd", "incoming/./x.md"):
+        r = ingest_client.post("/v1/ingest/events", json=oci_event(key), headers=good)
+        # 422, not 503: a 503 would make OCI Notifications deliver it again and again.
+        assert r.status_code == 422, r.text
+        assert "invalid object key" in r.json()["detail"]
+
+
 def test_ingest_events_are_off_without_an_input_bucket(client: TestClient) -> None:
     assert client.post("/v1/ingest/events", json=oci_event("incoming/x")).status_code == 404
 
@@ -287,14 +428,14 @@ def test_a_job_reads_its_document_from_an_allowed_bucket_or_an_upload(
     by_url = client.post("/v1/jobs", json=body)
     assert by_url.status_code == 202, by_url.text
     job = wait_status(client, by_url.json()["id"], "completed")
-    assert [o["key"] for o in job["outputs"]] == ["letter.flac"]
+    assert [o["key"] for o in job["outputs"]] == [f"{job['id']}/letter.flac"]
     assert job["source"] == "url"
 
     form = {"job": '{"output": {"bucket": "voxmill-out", "prefix": "up"}, "format": "wav"}'}
     upload = client.post("/v1/jobs", data=form, files={"file": ("memo.md", DOC.encode())})
     assert upload.status_code == 202, upload.text
     job = wait_status(client, upload.json()["id"], "completed")
-    assert [o["key"] for o in job["outputs"]] == ["up/memo.wav"]
+    assert [o["key"] for o in job["outputs"]] == [f"up/{job['id']}/memo.wav"]
     wav = client.get(f"/v1/jobs/{job['id']}/outputs/wav")
     assert wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
 
