@@ -130,6 +130,20 @@ def test_unknown_voice_and_missing_things_are_clear_json_errors(client: TestClie
     assert isinstance(r.json()["detail"], str) and "name" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_speed_that_is_not_a_finite_number_is_called_so(client: TestClient, number: str) -> None:
+    headers = {"Content-Type": "application/json"}
+    created = client.post(
+        "/v1/projects", content=f'{{"name": "x", "speed": {number}}}', headers=headers
+    )
+    pid = client.post("/v1/projects", json={"name": "y"}).json()["id"]
+    changed = client.patch(f"/v1/projects/{pid}", content=f'{{"speed": {number}}}', headers=headers)
+
+    for r in (created, changed):
+        assert r.status_code == 422
+        assert r.json()["detail"] == "invalid request: speed: Input should be a finite number"
+
+
 def test_upload_splits_the_document_into_the_tree(client: TestClient) -> None:
     project = client.post("/v1/projects", json={"name": "Book"}).json()
     files = {"file": ("book.md", BOOK.encode(), "text/markdown")}

@@ -140,6 +140,9 @@ def test_speed_bounds_are_the_limits_everywhere() -> None:
         SynthesisParams(speed=0.2)  # the handler would refuse it: so does the message
     with pytest.raises(ValueError):
         SynthesisParams(speed=limits.SPEED_MAX + 0.01)
+    for field in ("speed", "noise_scale", "noise_w"):
+        with pytest.raises(ValueError, match="finite number"):
+            SynthesisParams.model_validate({field: float("nan")})
 
 
 # --- retry policy ------------------------------------------------------------------------------
