@@ -170,28 +170,23 @@ def _json_413(send: Send, most: int, path: str, *, over: Callable[[], bool]) -> 
     app's error handler when the route was reading the body) replaced by the API's error shape
     for ``path`` naming the limit; a route's own 413 (``over()`` false) and every other answer
     pass unchanged."""
-    held: Message | None = None  # a 413's start, until its body shows whose it is
-    parts: list[bytes] = []
+    replaced = False
 
     async def wrapped(message: Message) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start" and message["status"] == 413:
-            held = message
+        nonlocal replaced
+        if replaced:  # the rest of the answer replaced
             return
-        if held is None:
+        if message["type"] != "http.response.start" or message["status"] != 413 or not over():
             await send(message)
             return
-        parts.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = b"".join(parts)
-        if over():
-            message = (
-                f"the request body is over this route's limit of "
-                f"{most / 1_000_000:.1f} MB ({most:,} bytes); send less, or split it"
-            )
-            body = json.dumps(error_body(path, 413, message)).encode()
-            held = {
+        replaced = True
+        text = (
+            f"the request body is over this route's limit of "
+            f"{most / 1_000_000:.1f} MB ({most:,} bytes); send less, or split it"
+        )
+        body = json.dumps(error_body(path, 413, text)).encode()
+        await send(
+            {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
@@ -199,7 +194,7 @@ def _json_413(send: Send, most: int, path: str, *, over: Callable[[], bool]) -> 
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
-        await send(held)
+        )
         await send({"type": "http.response.body", "body": body})
 
     return wrapped
