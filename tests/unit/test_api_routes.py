@@ -140,8 +140,13 @@ def test_a_speed_that_is_not_a_finite_number_is_called_so(client: TestClient, nu
     )
     pid = client.post("/v1/projects", json={"name": "y"}).json()["id"]
     changed = client.patch(f"/v1/projects/{pid}", content=f'{{"speed": {number}}}', headers=headers)
+    spoken = client.post(
+        "/v1/audio/speech",
+        content=f'{{"input": "Hi.", "voice": "joe", "speed": {number}}}',
+        headers=headers,
+    )
 
-    for r in (created, changed):
+    for r in (created, changed, spoken):
         assert r.status_code == 422
         assert r.json()["detail"] == "invalid request: speed: Input should be a finite number"
 

@@ -187,9 +187,7 @@ def test_long_text_is_split_and_joined_with_pauses(handler: VoxmillHandler) -> N
     assert np.sum(energy < 1.0) > 0
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"text": "Hi.", "speed": NaN}', b'{"text": "Hi.", "speed": -Infinity}']
-)
+@pytest.mark.parametrize("number", [b"NaN", b"-Infinity"])
 def test_a_speed_that_is_not_a_finite_number_is_called_so(number: bytes) -> None:
     body = b'{"text": "Hi.", "speed": ' + number + b"}"
     with pytest.raises(RequestError, match=r"'speed' must be a finite number between 0\.25 and 4"):
