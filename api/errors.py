@@ -1,4 +1,5 @@
-"""Every error in one documented shape (``{"detail": ...}``), with honest statuses and headers.
+"""Every error in one documented shape (``{"detail": ...}``, with OpenAI's ``error`` object too
+under ``/v1/audio/``: :mod:`api.openai_compat`), with honest statuses and headers.
 
 Added to what :mod:`api.main` installs for validation and database errors:
 
@@ -26,6 +27,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.openai_compat import error_body
 
 # Characters a reader cannot see or tell apart: controls, format characters (zero-width space,
 # bidirectional marks), private use, unassigned, line and paragraph separators, and spaces other
@@ -90,8 +93,9 @@ class MethodGuard:
             method = "GET" if scope["method"] == "HEAD" else scope["method"]
             if allowed and method not in allowed:
                 use = " or ".join(allowed)
+                message = f"{scope['method']} is not allowed here; use {use}"
                 response = JSONResponse(
-                    {"detail": f"{scope['method']} is not allowed here; use {use}"},
+                    error_body(scope["path"], status.HTTP_405_METHOD_NOT_ALLOWED, message),
                     status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
                     headers={"Allow": ", ".join(allowed)},
                 )

@@ -5,12 +5,15 @@
 - **Body size, while streaming.** Every request body is counted as it arrives (Starlette's
   ``RequestBodyLimitResponder``) and refused with 413 past its route's limit: a document upload
   ``max_upload_bytes``, a voice upload ``max_voice_upload_bytes``, a lexicon import the
-  document limit, anything else ``MAX_JSON_BODY_BYTES``. A ``Content-Length`` above it is
-  refused before anything is read.
+  document limit, a cover image ``MAX_COVER_BYTES``, anything else ``MAX_JSON_BODY_BYTES``. A
+  ``Content-Length`` above it is refused before anything is read.
 - **Per-client limits on expensive routes** (document and voice uploads, speech, conversions,
   re-synthesis, voice previews): at most ``client_concurrency`` at once and
   ``client_rate_per_minute`` per minute (a moving window, the ``limits`` library); above either,
   429 with ``Retry-After``. A client is its API key, else its address.
+
+Both refusals are in the error shape of their path (:func:`api.openai_compat.error_body`):
+``{"detail": ...}``, with OpenAI's ``error`` object too under ``/v1/audio/``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.middleware.body_limit import RequestBodyLimitResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.openai_compat import error_body
 from contract import limits
 from contract.settings import Settings
 
@@ -40,6 +44,7 @@ _DOCUMENTS = re.compile(r"^/v1/projects/[^/]+/documents$")
 _LEXICON_IMPORT = re.compile(r"^/v1/projects/[^/]+/lexicon/import$")
 _VOICE_UPLOAD = re.compile(r"^/v1/voices/?$")
 _JOBS = re.compile(r"^/v1/jobs/?$")  # a document upload or inline text, as a document upload
+_COVER = re.compile(r"^/v1/projects/[^/]+/cover$")
 _EXPENSIVE = (
     _DOCUMENTS,
     _JOBS,
@@ -59,6 +64,9 @@ def body_limit(settings: Settings, method: str, path: str) -> int:
         return settings.max_upload_bytes + _SLACK
     if method == "POST" and _VOICE_UPLOAD.match(path):
         return settings.max_voice_upload_bytes + _SLACK
+    if method == "PUT" and _COVER.match(path):
+        # The route names its own limit (the image's bytes are the whole body).
+        return limits.MAX_COVER_BYTES + _SLACK
     return limits.MAX_JSON_BODY_BYTES
 
 
@@ -136,14 +144,14 @@ class RequestGuard:
         method, path = scope["method"], scope["path"]
         most = body_limit(self.settings, method, path)
         limited = RequestBodyLimitResponder(self.app, most)
-        send = _json_413(send, most)
+        send = _json_413(send, most, path, over=lambda: _over(limited))
         if not is_expensive(method, path):
             await limited(scope, receive, send)
             return
         client = client_of(scope)
         wait = self.clients.acquire(client)
         if wait is not None:
-            await _too_many(send, wait)
+            await _too_many(send, wait, path)
             return
         try:
             await limited(scope, receive, send)
@@ -151,35 +159,34 @@ class RequestGuard:
             self.clients.release(client)
 
 
-def _json_413(send: Send, most: int) -> Send:
-    """``send`` with Starlette's "Content Too Large" 413 (its body-limit responder's answer, as
-    plain text or through the app's error handler) replaced by the API's error shape naming the
-    limit; every other answer passes unchanged."""
-    held: Message | None = None  # a 413's start, until its body shows whose it is
-    parts: list[bytes] = []
+def _over(limited: RequestBodyLimitResponder) -> bool:
+    """Whether ``limited`` refused its request's body (it saw, or was told of, too many bytes)."""
+    most = limited.max_body_size
+    return limited.total_size > most or (limited.content_length or 0) > most
+
+
+def _json_413(send: Send, most: int, path: str, *, over: Callable[[], bool]) -> Send:
+    """``send`` with the 413 of Starlette's body-limit responder (plain text, or made by the
+    app's error handler when the route was reading the body) replaced by the API's error shape
+    for ``path`` naming the limit; a route's own 413 (``over()`` false) and every other answer
+    pass unchanged."""
+    replaced = False
 
     async def wrapped(message: Message) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start" and message["status"] == 413:
-            held = message
+        nonlocal replaced
+        if replaced:  # the rest of the answer replaced
             return
-        if held is None:
+        if message["type"] != "http.response.start" or message["status"] != 413 or not over():
             await send(message)
             return
-        parts.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = b"".join(parts)
-        if b"Content Too Large" in body:
-            body = json.dumps(
-                {
-                    "detail": (
-                        f"the request body is over this route's limit of "
-                        f"{most / 1_000_000:.1f} MB ({most:,} bytes); send less, or split it"
-                    )
-                }
-            ).encode()
-            held = {
+        replaced = True
+        text = (
+            f"the request body is over this route's limit of "
+            f"{most / 1_000_000:.1f} MB ({most:,} bytes); send less, or split it"
+        )
+        body = json.dumps(error_body(path, 413, text)).encode()
+        await send(
+            {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
@@ -187,21 +194,18 @@ def _json_413(send: Send, most: int) -> Send:
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
-        await send(held)
+        )
         await send({"type": "http.response.body", "body": body})
 
     return wrapped
 
 
-async def _too_many(send: Send, retry_after: int) -> None:
-    body = json.dumps(
-        {
-            "detail": (
-                "too many requests from this client at once or in the last minute; "
-                f"retry after {retry_after} s"
-            )
-        }
-    ).encode()
+async def _too_many(send: Send, retry_after: int, path: str) -> None:
+    message = (
+        "too many requests from this client at once or in the last minute; "
+        f"retry after {retry_after} s"
+    )
+    body = json.dumps(error_body(path, 429, message)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,10 +81,25 @@ def _validation_message(errors: list[Any]) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+# pydantic's error types of a number's bounds.
+_BOUNDS = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
+)
+
+
+def _finite_first(error: Any) -> Any:
+    """``error`` itself, or, for NaN or an infinity refused by a bound (JSON bodies may carry
+    them), the error that names the real fault: pydantic reports the first bound NaN fails."""
+    value = error.get("input")
+    if error.get("type") in _BOUNDS and isinstance(value, float) and not math.isfinite(value):
+        return {**error, "type": "finite_number", "msg": "Input should be a finite number"}
+    return error
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
+        errors = [_finite_first(e) for e in exc.errors()]
         return JSONResponse(
             {"detail": _validation_message(errors), "errors": _jsonable(errors)},
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,

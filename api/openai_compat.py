@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -83,6 +83,24 @@ def error_object(
     return {"message": message, "type": kind, "param": param, "code": code}
 
 
+def speaks_openai(path: str) -> bool:
+    """Whether errors answered to ``path`` carry OpenAI's error object (the ``/v1/audio/``
+    routes, unknown ones included); every other path answers ``{"detail": ...}`` alone."""
+    return path.startswith(OPENAI_PREFIX)
+
+
+def error_body(
+    path: str, status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """The JSON body of an error answered to ``path``: ``{"detail": message}``, with OpenAI's
+    ``error`` object next to it where :func:`speaks_openai`. For answers made outside the
+    app's exception handlers (middleware refusing a request before any route runs)."""
+    body: dict[str, Any] = {"detail": message}
+    if speaks_openai(path):
+        body["error"] = error_object(status, message, param=param, code=code)
+    return body
+
+
 def error_response(
     status: int,
     message: str,
@@ -126,26 +144,30 @@ Handler = Callable[[Request, Any], Any]
 
 
 def install_openai_errors(app: FastAPI) -> None:
-    """Give every error of a ``/v1/audio/`` route OpenAI's error object too; the app's own
-    handlers (installed before this) still make the answer, other routes are untouched."""
-    validation: Handler = app.exception_handlers.get(RequestValidationError) or _plain_validation
-    http: Handler = app.exception_handlers.get(StarletteHTTPException) or http_exception_handler
+    """Give every error answered to a ``/v1/audio/`` path OpenAI's error object too: each of
+    the app's exception handlers (installed before this; the validation and HTTP ones default
+    to FastAPI's) still makes the answer, and the object is added where
+    :func:`speaks_openai`. Answers made by middleware use :func:`error_body`."""
+    handlers: dict[Any, Handler] = {
+        RequestValidationError: _plain_validation,
+        StarletteHTTPException: http_exception_handler,
+        **app.exception_handlers,
+    }
+    handlers.setdefault(HTTPException, handlers[StarletteHTTPException])
+    for key, handler in handlers.items():
+        if key is not WebSocketRequestValidationError:  # a WebSocket is answered otherwise
+            app.add_exception_handler(key, _speaking_openai(handler))
 
-    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
-        response = await _call(validation, request, exc)
-        if not request.url.path.startswith(OPENAI_PREFIX):
+
+def _speaking_openai(handler: Handler) -> Handler:
+    async def wrapped(request: Request, exc: Exception) -> Response:
+        response = await _call(handler, request, exc)
+        if not speaks_openai(request.url.path) or response.status_code < 400:
             return response
-        return _with_error(response, param=_first_param(exc))
+        param = _first_param(exc) if isinstance(exc, RequestValidationError) else None
+        return _with_error(response, param=param)
 
-    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        response = await _call(http, request, exc)
-        if not request.url.path.startswith(OPENAI_PREFIX):
-            return response
-        return _with_error(response)
-
-    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, on_http)  # type: ignore[arg-type]
+    return wrapped
 
 
 async def _call(handler: Handler, request: Request, exc: Exception) -> Response:

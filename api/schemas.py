@@ -34,6 +34,7 @@ class ProjectCreate(BaseModel):
         default=limits.SPEED_DEFAULT,
         ge=limits.SPEED_MIN,
         le=limits.SPEED_MAX,
+        allow_inf_nan=False,  # NaN: "a finite number", not a bound it does not break
         description="speaking rate, 1.0 = normal",
     )
 
@@ -65,6 +66,7 @@ class ProjectUpdate(BaseModel):
         default=None,
         ge=limits.SPEED_MIN,
         le=limits.SPEED_MAX,
+        allow_inf_nan=False,  # NaN: "a finite number", not a bound it does not break
         description="speaking rate, 1.0 = normal",
     )
 

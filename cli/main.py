@@ -25,10 +25,12 @@ class CliError(Exception):
 
 # Whole files a user can ask `voxmill synth` for (by the output's suffix or --format).
 SYNTH_FORMATS = ("wav", "flac", "mp3", "ogg")
+# ``-o -``: the audio goes to stdout (the format from --format, default wav), messages to stderr.
+STDOUT = "-"
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    """``voxmill synth TEXT -o FILE``."""
+    """``voxmill synth TEXT -o FILE`` (``-o -``: the audio to stdout, nothing else there)."""
     from audio.codecs import encode
     from contract.messages import SynthesisParams
     from synthesis.factory import default_synthesizer
@@ -36,8 +38,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise CliError("no text given: pass the text to speak, or '-' to read it from stdin")
+    to_stdout = args.output == STDOUT
+    if to_stdout and sys.stdout.isatty():
+        raise CliError("'-o -' writes binary audio to stdout: redirect it, or give -o FILE")
     settings = get_settings()
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "wav")
+    suffix = "" if to_stdout else Path(args.output).suffix.lstrip(".").lower()
+    fmt = args.format or suffix or "wav"
     if fmt not in SYNTH_FORMATS:
         raise CliError(f"unsupported output format '{fmt}': use .wav, .flac, .mp3 or .ogg")
     try:
@@ -55,9 +61,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise CliError("no voice to use: set VOXMILL_TORCHSERVE_URL, or VOXMILL_MODE=embedded")
     audio = synthesizer.synthesize(args.voice or settings.default_voice, prepared, params)
     data = encode(audio.samples, audio.sample_rate, fmt)
-    Path(args.output).write_bytes(data)
+    if to_stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(args.output).write_bytes(data)
+    where = f"{fmt} to stdout" if to_stdout else args.output
     print(
-        f"wrote {args.output}: {audio.duration_ms / 1000:.2f} s at {audio.sample_rate} Hz",
+        f"wrote {where}: {audio.duration_ms / 1000:.2f} s at {audio.sample_rate} Hz",
         file=sys.stderr,
     )
     return 0
@@ -141,12 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="synthesize text to an audio file")
     synth.add_argument("text", help="the text, or '-' to read stdin")
-    synth.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp3/.ogg)")
+    synth.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file (.wav/.flac/.mp3/.ogg), or '-' for stdout (format: --format, wav)",
+    )
     synth.add_argument("--voice", help="voice name (default: VOXMILL_DEFAULT_VOICE or joe)")
     synth.add_argument(
         "--speed", type=float, default=limits.SPEED_DEFAULT, help="speaking rate, 1.0 = normal"
     )
-    synth.add_argument("--format", choices=SYNTH_FORMATS, help="override suffix")
+    synth.add_argument(
+        "--format", choices=SYNTH_FORMATS, help="override the suffix (with '-o -': default wav)"
+    )
     synth.set_defaults(func=cmd_synth)
 
     norm = sub.add_parser("normalize", help="print the spoken form of a text")

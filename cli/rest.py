@@ -148,10 +148,15 @@ def run_conversion(
     project_id = int(project["id"])
 
     files = {"file": (document.name, data, "application/octet-stream")}
-    upload = _json(
-        client.post(f"/v1/projects/{project_id}/documents", files=files),
-        f"uploading {document.name}",
-    )
+    try:
+        upload = _json(
+            client.post(f"/v1/projects/{project_id}/documents", files=files),
+            f"uploading {document.name}",
+        )
+    except (ConvertError, httpx.HTTPError):
+        # The project exists only to hold this document: a refused upload leaves none behind.
+        _delete_project(client, project_id)
+        raise
     log.info("project %d: document uploaded (%s sentences)", project_id, upload.get("segments"))
 
     conversion = _json(
@@ -174,6 +179,23 @@ def run_conversion(
         )
     size = _download(client, project_id, fmt, output)
     return Outcome(path=output, sentences=total, size_bytes=size)
+
+
+def _delete_project(client: httpx.Client, project_id: int) -> None:
+    """Delete the project made for a document the API refused; a failure to delete is logged
+    (the upload's error is the one to report)."""
+    try:
+        response = client.delete(f"/v1/projects/{project_id}")
+    except httpx.HTTPError as e:
+        log.warning("could not delete the empty project %d: %s", project_id, e)
+        return
+    if response.is_error and response.status_code != 404:
+        log.warning(
+            "could not delete the empty project %d: HTTP %d: %s",
+            project_id,
+            response.status_code,
+            _detail(response),
+        )
 
 
 # The API sends a keep-alive every 15 s by default (VOXMILL_SSE_HEARTBEAT_S); a stream silent for

@@ -137,6 +137,9 @@ MAX_CALLBACK_URL_CHARS = 2048
 MAX_EXPORTS_KEPT = 20
 # A project's cover image (JPEG or PNG) for audiobook files.
 MAX_COVER_BYTES = 5 * 1024 * 1024
+# Its width × height (fixed): a small file can claim a huge image, which would take gigabytes to
+# decode wherever it is shown. 25 megapixels is 5000 × 5000, above every audiobook store's size.
+MAX_COVER_PIXELS = 25_000_000
 # Reliability (issue 16).
 # How long one task waits for a voice server that is down, restarting or refusing connections
 # (back-off, then a probe) before its segment is marked failed. Setting

@@ -50,9 +50,18 @@ class SynthesisParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    speed: float = Field(default=limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX)
-    noise_scale: float | None = Field(default=None, ge=limits.NOISE_MIN, le=limits.NOISE_MAX)
-    noise_w: float | None = Field(default=None, ge=limits.NOISE_MIN, le=limits.NOISE_MAX)
+    speed: float = Field(
+        default=limits.SPEED_DEFAULT,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        allow_inf_nan=False,
+    )
+    noise_scale: float | None = Field(
+        default=None, ge=limits.NOISE_MIN, le=limits.NOISE_MAX, allow_inf_nan=False
+    )
+    noise_w: float | None = Field(
+        default=None, ge=limits.NOISE_MIN, le=limits.NOISE_MAX, allow_inf_nan=False
+    )
 
 
 class _Message(BaseModel):

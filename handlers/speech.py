@@ -15,6 +15,7 @@ durations the voice predicted for each input symbol (:mod:`handlers.timings`).
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -85,6 +86,8 @@ def _number(body: dict[str, Any], key: str, default: float | None, lo: float, hi
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"'{key}' must be a number between {lo} and {hi}")
+    if not math.isfinite(value):
+        raise RequestError(f"'{key}' must be a finite number between {lo} and {hi}, got {value}")
     if not lo <= float(value) <= hi:
         raise RequestError(f"'{key}' must be between {lo} and {hi}, got {value}")
     return float(value)

@@ -42,7 +42,9 @@ class Entry:
             raise LexiconError("the grapheme must contain a letter or a digit")
         if len(grapheme) > MAX_GRAPHEME_CHARS:
             raise LexiconError(f"the grapheme is longer than {MAX_GRAPHEME_CHARS} characters")
-        if (self.alias is None) == (self.phoneme is None):
+        if self.alias is None and self.phoneme is None:
+            raise LexiconError(f"{grapheme!r}: give an alias (words) or a phoneme (IPA)")
+        if self.alias is not None and self.phoneme is not None:
             raise LexiconError(f"{grapheme!r}: give either an alias or a phoneme (IPA), not both")
         value = (self.alias if self.alias is not None else self.phoneme) or ""
         value = " ".join(value.split())

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import exports
 from api.audiobook import NO_MASTERING, ExportJob, ExportJobs, chosen_preset
+from api.covers import COVER_FORMATS, CoverError, check_cover
 from api.deps import RuntimeDep, SessionDep, project_or_404
 from api.routes.common import ERRORS
 from api.schemas import ErrorOut
@@ -23,7 +24,7 @@ from contract import limits
 router = APIRouter(prefix="/v1", tags=["audiobook"])
 
 MasteringName = Literal["acx", "podcast", "broadcast", "none"]
-COVER_TYPES = ("image/jpeg", "image/png")
+COVER_TYPES = tuple(COVER_FORMATS)
 _jobs_lock = threading.Lock()
 
 
@@ -140,13 +141,15 @@ def put_book(project_id: int, body: BookSettings, session: SessionDep) -> BookSe
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set the cover image (JPEG or PNG body)",
     responses={
-        413: {"model": ErrorOut, "description": "over the size limit"},
-        415: {"model": ErrorOut, "description": "not JPEG or PNG"},
+        413: {"model": ErrorOut, "description": "over the size or pixel limit"},
+        415: {"model": ErrorOut, "description": "not a readable JPEG or PNG image"},
         **ERRORS,
     },
 )
 async def put_cover(project_id: int, request: Request, runtime: RuntimeDep) -> Response:
-    """The request body is the image, its ``Content-Type`` ``image/jpeg`` or ``image/png``."""
+    """The request body is the image, its ``Content-Type`` ``image/jpeg`` or ``image/png``: at
+    most ``MAX_COVER_BYTES`` and ``MAX_COVER_PIXELS`` (413 above), and an image that decodes
+    (415 otherwise)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in COVER_TYPES:
         raise HTTPException(
@@ -161,11 +164,12 @@ async def put_cover(project_id: int, request: Request, runtime: RuntimeDep) -> R
                 status.HTTP_413_CONTENT_TOO_LARGE,
                 detail=f"the cover is over {limits.MAX_COVER_BYTES // 2**20} MiB: send less",
             )
-    magic = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}[kind]
-    if not bytes(data).startswith(magic):
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=f"the body is not a {kind} image"
-        )
+    try:
+        await run_in_threadpool(check_cover, bytes(data), kind)
+    except CoverError as e:
+        too_large = status.HTTP_413_CONTENT_TOO_LARGE
+        code = too_large if e.too_large else status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+        raise HTTPException(code, detail=str(e)) from e
 
     def store() -> None:
         with runtime.session_factory() as session:

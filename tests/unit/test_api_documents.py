@@ -120,6 +120,9 @@ def test_the_lexicon_resource_applies_to_conversions(tmp_path: Path) -> None:
         assert alias.status_code == 201
         both = client.post(url, json={"grapheme": "x", "alias": "a", "phoneme": "b"})
         assert both.status_code == 422 and "not both" in both.json()["detail"]
+        neither = client.post(url, json={"grapheme": "X"})
+        assert neither.status_code == 422
+        assert neither.json()["detail"] == "'X': give an alias (words) or a phoneme (IPA)"
         listed = client.get(url).json()
         assert [e["grapheme"] for e in listed["items"]] == ["Nguyen", "NASA"]
         spoken = [s["spoken_text"] for s in segments(client, pid)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import delete
 
 from api import crud
@@ -128,6 +130,25 @@ def test_unknown_voice_and_missing_things_are_clear_json_errors(client: TestClie
     r = client.post("/v1/projects", json={"name": ""})
     assert r.status_code == 422
     assert isinstance(r.json()["detail"], str) and "name" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_a_speed_that_is_not_a_finite_number_is_called_so(client: TestClient, number: str) -> None:
+    headers = {"Content-Type": "application/json"}
+    created = client.post(
+        "/v1/projects", content=f'{{"name": "x", "speed": {number}}}', headers=headers
+    )
+    pid = client.post("/v1/projects", json={"name": "y"}).json()["id"]
+    changed = client.patch(f"/v1/projects/{pid}", content=f'{{"speed": {number}}}', headers=headers)
+    spoken = client.post(
+        "/v1/audio/speech",
+        content=f'{{"input": "Hi.", "voice": "joe", "speed": {number}}}',
+        headers=headers,
+    )
+
+    for r in (created, changed, spoken):
+        assert r.status_code == 422
+        assert r.json()["detail"] == "invalid request: speed: Input should be a finite number"
 
 
 def test_upload_splits_the_document_into_the_tree(client: TestClient) -> None:
@@ -342,3 +363,61 @@ def test_every_v1_route_answers_401_without_a_key(tmp_path: Path, voice: FakeVoi
             answer = client.request(method, path)
             assert answer.status_code == 401, (method, template, answer.status_code)
             assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A well-formed PNG whose header claims ``width`` × ``height`` (its data is one row)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data).to_bytes(4, "big")
+        return len(data).to_bytes(4, "big") + kind + data + crc
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    pixels = zlib.compress(b"\x00" + b"\x00" * width)[:64]
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def image_file(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (30, 20), "teal").save(out, fmt)
+    return out.getvalue()
+
+
+def noise_png(megabytes: float) -> bytes:
+    """A PNG of random pixels, about ``megabytes`` large (noise does not compress)."""
+    side = int((megabytes * 2**20 / 3) ** 0.5)
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    assert len(out.getvalue()) > megabytes * 2**20 * 0.9
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "code", "message"),
+    [
+        (image_file("PNG"), "image/png", 204, None),
+        (image_file("JPEG"), "image/jpeg", 204, None),
+        (noise_png(3), "image/png", 204, None),  # under MAX_COVER_BYTES, over the JSON limit
+        (b"\x89PNG\r\n\x1a\n" + b"garbage" * 20, "image/png", 415, "not a readable PNG image"),
+        (b"\xff\xd8\xff" + b"garbage" * 20, "image/jpeg", 415, "not a readable JPEG image"),
+        (image_file("JPEG"), "image/png", 415, "not a readable PNG image"),
+        (image_file("PNG")[:60], "image/png", 415, "not a readable PNG image"),  # truncated
+        (png_claiming(100_000, 100_000), "image/png", 413, "over 25,000,000 pixels"),
+        (png_claiming(5001, 5000), "image/png", 413, "over 25,000,000 pixels"),
+    ],
+)
+def test_a_cover_must_decode_and_stay_under_the_pixel_limit(
+    client: TestClient, body: bytes, kind: str, code: int, message: str | None
+) -> None:
+    pid = client.post("/v1/projects", json={"name": "Book"}).json()["id"]
+
+    r = client.put(f"/v1/projects/{pid}/cover", content=body, headers={"Content-Type": kind})
+
+    assert r.status_code == code, r.text
+    book = client.get(f"/v1/projects/{pid}/book").json()
+    assert book["has_cover"] is (code == 204), "a refused cover is not stored"
+    if message:
+        assert message in r.json()["detail"]

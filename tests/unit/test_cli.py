@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -42,6 +43,30 @@ def test_synth_to_flac_by_suffix(joe_mar: Path, tmp_path: Path) -> None:
     done = voxmill("synth", "Lossless.", "-o", str(out), VOXMILL_DATA_DIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert sf.info(str(out)).format == "FLAC"
+
+
+@pytest.mark.parametrize(("extra", "container"), [([], "WAV"), (["--format", "flac"], "FLAC")])
+def test_synth_dash_writes_the_audio_to_stdout_and_nothing_else(
+    joe_mar: Path, tmp_path: Path, extra: list[str], container: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VOXMILL_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "synth", "Hello.", "-o", "-", *extra],
+        cwd=tmp_path,
+        env={
+            **clean,
+            "VOXMILL_DATA_DIR": str(tmp_path),
+            "VOXMILL_MODEL_STORE": str(joe_mar.parent),
+        },
+        capture_output=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    info = sf.info(io.BytesIO(done.stdout))  # the whole of stdout is one audio file
+    assert info.format == container and 0.3 < info.duration < 4.0
+    assert not (tmp_path / "-").exists(), "no file named '-'"
+    assert done.stderr.decode().startswith(f"wrote {container.lower()} to stdout: ")
 
 
 @pytest.mark.parametrize(

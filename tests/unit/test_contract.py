@@ -140,6 +140,9 @@ def test_speed_bounds_are_the_limits_everywhere() -> None:
         SynthesisParams(speed=0.2)  # the handler would refuse it: so does the message
     with pytest.raises(ValueError):
         SynthesisParams(speed=limits.SPEED_MAX + 0.01)
+    for field in ("speed", "noise_scale", "noise_w"):
+        with pytest.raises(ValueError, match="finite number"):
+            SynthesisParams.model_validate({field: float("nan")})
 
 
 # --- retry policy ------------------------------------------------------------------------------
@@ -257,7 +260,10 @@ def test_the_readme_limits_table_says_what_the_limits_module_says() -> None:
         "callback URL": f"{number(limits.MAX_CALLBACK_URL_CHARS)} characters",
         # Production outputs (issue 10).
         "audiobook exports kept per API replica": f"{limits.MAX_EXPORTS_KEPT} finished",
-        "project cover image": f"{size(limits.MAX_COVER_BYTES)}, JPEG or PNG",
+        "project cover image": (
+            f"{size(limits.MAX_COVER_BYTES)}, JPEG or PNG, "
+            f"{number(limits.MAX_COVER_PIXELS)} pixels (width × height) at most"
+        ),
         # Reliability (issue 16).
         "time a task waits for an unavailable voice server": f"{limits.TASK_RETRY_BUDGET_S:.0f} s",
         "ids, `limit` and `offset` in requests": number(limits.MAX_ID),

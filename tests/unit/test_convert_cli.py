@@ -39,6 +39,9 @@ class FakeApi:
     upload: dict[str, Any] = field(default_factory=dict)
     audio_format: str | None = None
     polls: int = 0
+    refuse_upload: bool = False
+    """Answer the document upload 422, as the API does for a document it cannot read."""
+    deleted: list[int] = field(default_factory=list)
     events: bool = False
     """Serve ``GET /v1/projects/7/events``: a snapshot, then one ``segment`` event per sentence."""
 
@@ -91,7 +94,14 @@ class FakeApi:
                 upload = form["file"]
                 assert not isinstance(upload, str)
                 self.upload = {"filename": upload.filename, "data": await upload.read()}
+            if self.refuse_upload:
+                raise HTTPException(422, "the document nests 20 levels deep; at most 16 are read")
             return {"id": 1, "project_id": 7, "segments": self.total}
+
+        @app.delete("/v1/projects/7", status_code=204)
+        def delete_project() -> Response:
+            self.deleted.append(7)
+            return Response(status_code=204)
 
         @app.post("/v1/projects/7/conversions", status_code=202)
         def start() -> dict[str, Any]:
@@ -274,6 +284,21 @@ def test_an_api_error_is_reported_with_its_detail(
         "voxmill convert: error: creating the project: HTTP 422: "
         "unknown voice 'nobody'; available voices: joe"
     )
+
+
+def test_a_refused_upload_deletes_the_project_made_for_it(
+    api: FakeApi, url: str, book: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.refuse_upload = True
+
+    assert cli([str(book), "--api-url", url]) == 1
+
+    assert error_line(capsys) == (
+        "voxmill convert: error: uploading book.md: HTTP 422: "
+        "the document nests 20 levels deep; at most 16 are read"
+    )
+    assert api.deleted == [7], "no empty project is left on the server"
+    assert "POST /v1/projects/7/conversions" not in api.calls
 
 
 def test_a_conversion_that_does_not_finish_in_time(

@@ -12,6 +12,7 @@ import pytest
 
 from audio import codecs as audio
 from handlers.local_context import LocalContext
+from handlers.speech import RequestError, parse_request
 from handlers.voxmill_handler import VoxmillHandler
 from synthesis.inprocess import extract_mar
 
@@ -184,3 +185,10 @@ def test_long_text_is_split_and_joined_with_pauses(handler: VoxmillHandler) -> N
     window = int(0.2 * RATE)
     energy = np.convolve(np.abs(samples.astype(float)), np.ones(window) / window, mode="valid")
     assert np.sum(energy < 1.0) > 0
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"-Infinity"])
+def test_a_speed_that_is_not_a_finite_number_is_called_so(number: bytes) -> None:
+    body = b'{"text": "Hi.", "speed": ' + number + b"}"
+    with pytest.raises(RequestError, match=r"'speed' must be a finite number between 0\.25 and 4"):
+        parse_request(body, max_text_chars=2000)

@@ -102,6 +102,21 @@ def test_bad_pls_is_refused_with_the_reason(data: bytes, message: str) -> None:
         read_pls(data, max_entries=10)
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (Entry("X"), r"^'X': give an alias \(words\) or a phoneme \(IPA\)$"),
+        (
+            Entry("X", alias="ex", phoneme="ɛks"),
+            r"^'X': give either an alias or a phoneme.*not both$",
+        ),
+    ],
+)
+def test_an_entry_needs_exactly_one_pronunciation(entry: Entry, message: str) -> None:
+    with pytest.raises(LexiconError, match=message):
+        entry.check()
+
+
 def test_pls_over_the_entry_limit_is_refused() -> None:
     data = write_pls([Entry(f"w{i}", alias="x") for i in range(5)])
     with pytest.raises(LexiconError, match="more than 3 entries"):
