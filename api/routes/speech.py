@@ -375,11 +375,8 @@ async def create_speech(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"invalid SSML in input: {e}"
         ) from e
     if not chunks:
-        problem = (
-            "input has nothing to speak (no letters or numbers)"
-            if body.input.strip()
-            else "input is blank"
-        )
+        # The voice's own words for the same refusal, so that clients see one message for it.
+        problem = limits.NOTHING_TO_SPEAK if body.input.strip() else "input is blank"
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{problem}: send the text to speak"
         )

@@ -341,7 +341,7 @@ def test_input_with_nothing_to_speak_is_422_before_synthesis(
     response = client.post("/v1/audio/speech", json={"input": text})
 
     assert response.status_code == 422
-    assert "input has nothing to speak (no letters or numbers)" in response.json()["detail"]
+    assert "the text has nothing to speak (no letters or numbers)" in response.json()["detail"]
     assert synth.calls == []
 
 
