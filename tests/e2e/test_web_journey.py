@@ -123,6 +123,9 @@ def test_upload_convert_listen_fix_download(server: Server, open_tab: Any, tmp_p
         expect(editor).to_have_value("Gulls followed it.")
         editor.fill("A flock of white gulls followed the little boat out of the harbour.")
         tab.shot("06-editing")
+        # The URLs of the old take, taken before the fix: the chapter still playing may reach this
+        # sentence after the new take is done and rightly fetch it, before the test plays it.
+        sentence_urls = [u for u in tab.urls() if f"/v1/segments/{gulls['id']}/audio" in u]
         row.get_by_role("button", name="Re-synthesize").click()
         # The new text shows once the server took it (queued); then the live event says done.
         expect(row.locator(".seg-text")).to_have_text(
@@ -141,7 +144,6 @@ def test_upload_convert_listen_fix_download(server: Server, open_tab: Any, tmp_p
         assert all(s["attempts"] == 1 for s in others), "other sentences were re-synthesized"
 
         # Played again, the sentence is the new take (a new URL, the new length).
-        sentence_urls = [u for u in tab.urls() if f"/v1/segments/{gulls['id']}/audio" in u]
         row.get_by_role("button", name="Play sentence 3").click()
         expect(row).to_have_attribute("aria-current", "true")
         # The chapter that was playing stops; the player's audio becomes the new take.

@@ -24,6 +24,7 @@ from e2e.webapp import (
     start_server,
     stop_server,
 )
+from PIL import Image
 
 from audio import codecs
 from audio.mastering import PRESETS, true_peak
@@ -43,7 +44,16 @@ Fields went by for hours. A dog barked once, far away.
 The station was empty, and the clock had stopped.
 """
 TITLES = ["Departure", "The Long Road", "Arrival"]
-COVER = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A real PNG (covers must decode): a small red square, written by Pillow."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+COVER = _png()
 
 
 @pytest.fixture(scope="module")
