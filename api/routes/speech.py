@@ -122,6 +122,7 @@ class CreateSpeechRequest(BaseModel):
         default=limits.SPEED_DEFAULT,
         ge=limits.SPEED_MIN,
         le=limits.SPEED_MAX,
+        allow_inf_nan=False,  # NaN: "a finite number", not a bound it does not break
         description="Speaking rate, 1.0 = normal",
     )
 

@@ -123,7 +123,12 @@ class StartMessage(BaseModel):
 
     type: str
     voice: str | None = Field(default=None, max_length=100)
-    speed: float = Field(default=limits.SPEED_DEFAULT, ge=limits.SPEED_MIN, le=limits.SPEED_MAX)
+    speed: float = Field(
+        default=limits.SPEED_DEFAULT,
+        ge=limits.SPEED_MIN,
+        le=limits.SPEED_MAX,
+        allow_inf_nan=False,  # NaN: "a finite number", not a bound it does not break
+    )
 
 
 @dataclass(frozen=True)
